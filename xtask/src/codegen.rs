@@ -22,8 +22,8 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Vec<GeneratedFile>> 
     let spec_path = provider.spec_path();
     let text = std::fs::read_to_string(root.join(&spec_path))
         .with_context(|| format!("reading {spec_path}"))?;
-    let mut spec: OpenAPI =
-        serde_yaml::from_str(&text).with_context(|| format!("parsing {spec_path} as OpenAPI 3.0"))?;
+    let mut spec: OpenAPI = serde_yaml::from_str(&text)
+        .with_context(|| format!("parsing {spec_path} as OpenAPI 3.0"))?;
 
     for excluded in provider.excluded {
         if !remove_operation(&mut spec, excluded.operation_id) {
@@ -111,7 +111,8 @@ fn remove_operation(spec: &mut OpenAPI, operation_id: &str) -> bool {
 /// prettyplease first (it lays out what rustfmt gives up on), then stable
 /// rustfmt with the workspace's `rustfmt.toml`, so `cargo fmt --check` agrees.
 fn format_rust(root: &Path, tokens: proc_macro2::TokenStream) -> Result<String> {
-    let file: syn::File = syn::parse2(tokens).context("generated code does not parse")?;
+    let file: syn::File =
+        syn::parse2(split_doc_lines(tokens)).context("generated code does not parse")?;
     let pretty = prettyplease::unparse(&file);
     let mut rustfmt = Command::new(std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".into()))
         .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
@@ -135,4 +136,85 @@ fn format_rust(root: &Path, tokens: proc_macro2::TokenStream) -> Result<String> 
         );
     }
     String::from_utf8(output.stdout).context("rustfmt printed non-UTF-8")
+}
+
+/// Rewrites every multi-line `#[doc = "a\nb"]` into one `#[doc]` per line.
+///
+/// prettyplease prints a multi-line doc attribute as a `/** ... */` block,
+/// and rustfmt then indents its continuation lines, which turns the whole
+/// text into a Markdown code block that rustdoc compiles as a doctest.
+/// One attribute per line prints as `///` comments that keep their meaning.
+fn split_doc_lines(tokens: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    use proc_macro2::{Delimiter, Group, TokenTree};
+
+    let mut out = Vec::new();
+    let mut iter = tokens.into_iter().peekable();
+    while let Some(tree) = iter.next() {
+        match tree {
+            TokenTree::Punct(pound) if pound.as_char() == '#' => {
+                let bang = match iter.peek() {
+                    Some(TokenTree::Punct(p)) if p.as_char() == '!' => iter.next(),
+                    _ => None,
+                };
+                let Some(TokenTree::Group(group)) = iter.peek().cloned() else {
+                    out.push(TokenTree::Punct(pound));
+                    out.extend(bang);
+                    continue;
+                };
+                iter.next();
+                match doc_lines(&group) {
+                    Some(lines) => {
+                        for line in lines {
+                            out.push(TokenTree::Punct(pound.clone()));
+                            out.extend(bang.clone());
+                            let attr = quote_doc(&line);
+                            out.push(TokenTree::Group(Group::new(Delimiter::Bracket, attr)));
+                        }
+                    }
+                    None => {
+                        out.push(TokenTree::Punct(pound));
+                        out.extend(bang);
+                        out.push(TokenTree::Group(recurse(group)));
+                    }
+                }
+            }
+            TokenTree::Group(group) => out.push(TokenTree::Group(recurse(group))),
+            other => out.push(other),
+        }
+    }
+    return out.into_iter().collect();
+
+    fn recurse(group: Group) -> Group {
+        let mut new = Group::new(group.delimiter(), split_doc_lines(group.stream()));
+        new.set_span(group.span());
+        new
+    }
+
+    /// The lines of a `[doc = "..."]` attribute body that spans several lines.
+    fn doc_lines(group: &Group) -> Option<Vec<String>> {
+        if group.delimiter() != Delimiter::Bracket {
+            return None;
+        }
+        let attr: syn::MetaNameValue = syn::parse2(group.stream()).ok()?;
+        if !attr.path.is_ident("doc") {
+            return None;
+        }
+        let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(text),
+            ..
+        }) = attr.value
+        else {
+            return None;
+        };
+        let text = text.value();
+        text.contains('\n')
+            .then(|| text.lines().map(str::to_owned).collect())
+    }
+
+    fn quote_doc(line: &str) -> proc_macro2::TokenStream {
+        let literal = proc_macro2::Literal::string(line);
+        let mut stream: proc_macro2::TokenStream = "doc =".parse().expect("valid tokens");
+        stream.extend([TokenTree::Literal(literal)]);
+        stream
+    }
 }

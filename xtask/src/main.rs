@@ -80,33 +80,51 @@ fn generate() -> Result<bool> {
 }
 
 fn check() -> Result<bool> {
-    let root = workspace_root();
-    let mut stale = Vec::new();
-    for provider in providers::ALL {
-        for file in codegen::generate(&root, provider)? {
-            let path = root.join(&file.path);
-            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-            if on_disk != file.contents {
-                print_diff(&file.path, &on_disk, &file.contents);
-                stale.push(file.path);
-            }
-        }
-    }
+    let stale = stale_files(&workspace_root())?;
     if stale.is_empty() {
         println!("generated files match their specs");
         return Ok(true);
+    }
+    for file in &stale {
+        print_diff(&file.path, &file.on_disk, &file.expected);
     }
     eprintln!(
         "\n{} generated file(s) differ from what their spec generates:",
         stale.len()
     );
-    for path in &stale {
-        eprintln!("  {}", path.display());
+    for file in &stale {
+        eprintln!("  {}", file.path.display());
     }
     eprintln!(
         "generated code is never edited by hand: change the spec (or xtask/), then run `cargo xtask generate` and commit both"
     );
     Ok(false)
+}
+
+/// A checked-in generated file that differs from what its spec generates.
+struct StaleFile {
+    path: PathBuf,
+    on_disk: String,
+    expected: String,
+}
+
+/// Regenerates every provider in memory and returns the files under `root`
+/// that differ (a missing file counts as empty).
+fn stale_files(root: &Path) -> Result<Vec<StaleFile>> {
+    let mut stale = Vec::new();
+    for provider in providers::ALL {
+        for file in codegen::generate(root, provider)? {
+            let on_disk = std::fs::read_to_string(root.join(&file.path)).unwrap_or_default();
+            if on_disk != file.contents {
+                stale.push(StaleFile {
+                    path: file.path,
+                    on_disk,
+                    expected: file.contents,
+                });
+            }
+        }
+    }
+    Ok(stale)
 }
 
 /// Prints a unified diff from the checked-in file to the expected one,
@@ -128,5 +146,73 @@ fn print_diff(path: &Path, on_disk: &str, expected: &str) {
     }
     if total > MAX_LINES {
         println!("... ({} more diff lines)", total - MAX_LINES);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Copies the specs and the checked-in generated files into a fresh
+    /// directory laid out like the workspace.
+    fn copy_of_workspace() -> PathBuf {
+        let root = workspace_root();
+        let dir = std::env::temp_dir().join(format!(
+            "songbind-xtask-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("specs")).unwrap();
+        std::fs::copy(root.join("rustfmt.toml"), dir.join("rustfmt.toml")).unwrap();
+        for provider in providers::ALL {
+            let spec = provider.spec_path();
+            std::fs::copy(root.join(&spec), dir.join(&spec)).unwrap();
+            let src = Path::new(&provider.crate_dir()).join("src");
+            std::fs::create_dir_all(dir.join(&src)).unwrap();
+            for name in ["generated.rs", "generated_httpmock.rs"] {
+                std::fs::copy(root.join(src.join(name)), dir.join(src.join(name))).unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn checked_in_files_are_current_and_a_hand_edit_is_caught() {
+        let dir = copy_of_workspace();
+        assert!(
+            stale_files(&dir).unwrap().is_empty(),
+            "checked-in files are stale"
+        );
+
+        let edited = Path::new("crates/songbind-soundpiece/src/generated.rs");
+        let mut text = std::fs::read_to_string(dir.join(edited)).unwrap();
+        text = text.replacen("pub struct AudioSource", "pub struct AudioSourceRenamed", 1);
+        std::fs::write(dir.join(edited), text).unwrap();
+
+        let stale = stale_files(&dir).unwrap();
+        assert_eq!(
+            stale.iter().map(|f| f.path.as_path()).collect::<Vec<_>>(),
+            [edited]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn generation_is_byte_identical_from_run_to_run() {
+        let root = workspace_root();
+        for provider in providers::ALL {
+            let first = codegen::generate(&root, provider).unwrap();
+            let second = codegen::generate(&root, provider).unwrap();
+            assert_eq!(first.len(), second.len());
+            for (a, b) in first.iter().zip(&second) {
+                assert_eq!(a.path, b.path);
+                assert!(
+                    a.contents == b.contents,
+                    "{} differs between runs",
+                    a.path.display()
+                );
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::Value;
 
 /// A provider spec (`specs/<name>.yaml`) loaded as JSON, with `$ref`s resolved
@@ -97,7 +97,9 @@ impl Spec {
             })
     }
 
-    /// The names of every example of the operation's `status` response.
+    /// The names of every example of the operation's `status` response, in the
+    /// order the spec writes them (serde_json's `preserve_order` keeps it), which
+    /// is the order of events for a server-sent event stream.
     pub fn response_example_names(
         &self,
         path: &str,
@@ -177,16 +179,14 @@ impl Spec {
     /// that number lies in the example's class, otherwise 400 for `4XX` and 500
     /// for `5XX`.
     pub fn error_status(&self, path: &str, method: &str, example: &ErrorExample) -> Result<u16> {
-        let response = self.response(path, method, &example.class)?;
-        let summary = response
-            .pointer(&format!(
-                "/content/application~1json/examples/{}",
-                escape(&example.name)
-            ))
-            .map(|holder| self.resolve(holder))
-            .transpose()?
-            .and_then(|resolved| resolved.get("summary"))
-            .and_then(Value::as_str)
+        let summary = self
+            .response_example_summary(
+                path,
+                method,
+                &example.class,
+                "application/json",
+                &example.name,
+            )?
             .unwrap_or_default();
         let digits: String = summary
             .trim_start()
@@ -198,10 +198,19 @@ impl Spec {
             "5XX" => (500, 500),
             other => bail!("{}: unknown error class {other}", self.name),
         };
-        Ok(match digits.parse::<u16>() {
-            Ok(status) if digits.len() == 3 && (low..low + 100).contains(&status) => status,
-            _ => fallback,
-        })
+        match digits.parse::<u16>() {
+            Ok(status) if digits.len() == 3 => {
+                ensure!(
+                    (low..low + 100).contains(&status),
+                    "{}: error example `{}` names status {status}, outside its class {}",
+                    self.name,
+                    example.name,
+                    example.class
+                );
+                Ok(status)
+            }
+            _ => Ok(fallback),
+        }
     }
 
     /// A component schema's `example`.

@@ -33,11 +33,8 @@ impl Client {
         options: &HttpOptions,
     ) -> Result<Self, BuildError> {
         let base_url = songbind_transport::normalize_base_url(base_url)?;
-        let http = songbind_transport::http_client(
-            api_key,
-            songbind_transport::AuthScheme::Raw,
-            options,
-        )?;
+        let http =
+            songbind_transport::http_client(api_key, songbind_transport::AuthScheme::Raw, options)?;
         Ok(Self::new_with_client(&base_url, http))
     }
 }

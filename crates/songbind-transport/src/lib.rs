@@ -145,16 +145,20 @@ mod tests {
 
     #[test]
     fn header_breaking_keys_are_refused_without_echoing_them() {
-        let error = http_client("abc\r\nX-Evil: 1", AuthScheme::Bearer, &HttpOptions::default())
-            .expect_err("newline in key");
+        let error = http_client(
+            "abc\r\nX-Evil: 1",
+            AuthScheme::Bearer,
+            &HttpOptions::default(),
+        )
+        .expect_err("newline in key");
         assert!(matches!(error, BuildError::InvalidApiKey));
         assert!(!error.to_string().contains("Evil"));
     }
 
     #[test]
     fn empty_key_is_refused() {
-        let error = http_client("  ", AuthScheme::Bearer, &HttpOptions::default())
-            .expect_err("empty key");
+        let error =
+            http_client("  ", AuthScheme::Bearer, &HttpOptions::default()).expect_err("empty key");
         assert!(matches!(error, BuildError::EmptyApiKey));
     }
 }

@@ -1,0 +1,368 @@
+//! A stateful local emulator of the Soundverse, SoundPiece and MusicGPT APIs.
+//!
+//! It behaves like the three providers over time, as
+//! [stripe-mock](https://github.com/stripe/stripe-mock) does for Stripe but
+//! with state: Soundverse streams every documented stage, SoundPiece jobs move
+//! from `processing` to `ready` and call back with signed webhooks, MusicGPT
+//! takes multipart uploads and reports each conversion. Output URLs point at
+//! small WAV files the emulator serves itself.
+//!
+//! All providers share one port; each has its own base URL:
+//!
+//! | provider | base URL |
+//! |---|---|
+//! | Soundverse | `http://<host>:<port>/soundverse` |
+//! | SoundPiece | `http://<host>:<port>/soundpiece` |
+//! | MusicGPT | `http://<host>:<port>/musicgpt` |
+//!
+//! Any non-empty key is accepted, in each provider's own header form
+//! (`Authorization: Bearer <key>` for Soundverse and SoundPiece, the raw key
+//! for MusicGPT). [`Pacing`] sets how fast time passes; [`Fault`]s make
+//! requests fail in the ways real networks and providers do.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use songbind_emulator::{Emulator, Provider};
+//!
+//! let emulator = Emulator::start_for_tests().await?;
+//! println!("Soundverse at {}", emulator.base_url(Provider::Soundverse));
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod faults;
+mod files;
+mod musicgpt;
+mod pacing;
+mod provider;
+mod record;
+mod server;
+mod soundpiece;
+mod soundverse;
+mod sse;
+mod webhook;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+pub use faults::{FAULT_HEADER, Fault, FaultRule, ParseFaultError};
+pub use files::sample_wav;
+pub use pacing::Pacing;
+pub use provider::Provider;
+pub use record::{RECORDED_BODY_LIMIT, RecordedPart, RecordedRequest, WebhookDelivery};
+
+/// The secret SoundPiece callbacks are signed with unless another is chosen
+/// (`whsec_` + base64 of `songbind-emulator-webhook-secret`).
+pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_c29uZ2JpbmQtZW11bGF0b3Itd2ViaG9vay1zZWNyZXQ=";
+
+/// Configures and starts an [`Emulator`].
+#[derive(Clone, Debug)]
+pub struct EmulatorBuilder {
+    bind: SocketAddr,
+    pacing: Pacing,
+    webhook_secret: String,
+    faults: Vec<FaultRule>,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            pacing: Pacing::realtime(),
+            webhook_secret: DEFAULT_WEBHOOK_SECRET.to_owned(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Listens on `127.0.0.1:<port>`; port 0 (the default) picks a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.bind.set_port(port);
+        self
+    }
+
+    /// Listens on this address.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// How fast emulated time passes (real-time-like by default).
+    pub fn pacing(mut self, pacing: Pacing) -> Self {
+        self.pacing = pacing;
+        self
+    }
+
+    /// The Standard Webhooks secret (`whsec_<base64>`) SoundPiece callbacks
+    /// are signed with.
+    pub fn webhook_secret(mut self, secret: &str) -> Self {
+        self.webhook_secret = secret.to_owned();
+        self
+    }
+
+    /// A fault rule active from the start (per run).
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.faults.push(rule);
+        self
+    }
+
+    /// Binds the port and starts serving in the background.
+    pub async fn start(self) -> io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(self.bind).await?;
+        let addr = listener.local_addr()?;
+        let webhook_client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(io::Error::other)?;
+        let state = Arc::new(State {
+            root_url: format!("http://{addr}"),
+            pacing: self.pacing,
+            webhook_secret: self.webhook_secret,
+            webhook_client,
+            faults: Mutex::new(faults::FaultPlan::default()),
+            requests: Mutex::new(Vec::new()),
+            deliveries: Mutex::new(Vec::new()),
+            changed: watch::channel(0).0,
+            soundverse: soundverse::SoundverseState::default(),
+            soundpiece: soundpiece::SoundPieceState::default(),
+            musicgpt: musicgpt::MusicGptState::default(),
+        });
+        for rule in self.faults {
+            state.lock(&state.faults).push(rule);
+        }
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&state), stopped));
+        Ok(Emulator {
+            addr,
+            state,
+            stop,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Returned by the `wait_for_*` methods when the awaited event did not happen in time.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out after {0:?} waiting for the emulator")]
+pub struct WaitTimeout(pub Duration);
+
+impl Emulator {
+    /// A builder with real-time pacing on a free loopback port.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// Starts an emulator for tests: a free loopback port, instant pacing.
+    pub async fn start_for_tests() -> io::Result<Self> {
+        Self::builder().pacing(Pacing::instant()).start().await
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`, the root every provider's base URL starts with.
+    pub fn root_url(&self) -> &str {
+        &self.state.root_url
+    }
+
+    /// The base URL to give a client of `provider`.
+    pub fn base_url(&self, provider: Provider) -> String {
+        format!("{}{}", self.state.root_url, provider.prefix())
+    }
+
+    /// The secret SoundPiece callbacks are signed with.
+    pub fn webhook_secret(&self) -> &str {
+        &self.state.webhook_secret
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn received(&self) -> Vec<RecordedRequest> {
+        self.state.lock(&self.state.requests).clone()
+    }
+
+    /// Every webhook delivery attempt so far, in order.
+    pub fn deliveries(&self) -> Vec<WebhookDelivery> {
+        self.state.lock(&self.state.deliveries).clone()
+    }
+
+    /// How many jobs (generations, operations, tasks) `provider` has created.
+    /// A request refused before any work counts for nothing; an idempotent
+    /// replay does not create a second job.
+    pub fn jobs_created(&self, provider: Provider) -> usize {
+        match provider {
+            Provider::Soundverse => self.state.soundverse.job_count(),
+            Provider::SoundPiece => self.state.soundpiece.job_count(),
+            Provider::MusicGpt => self.state.musicgpt.job_count(),
+        }
+    }
+
+    /// Adds a fault rule (per run) for the requests that follow.
+    pub fn inject(&self, rule: FaultRule) {
+        self.state.lock(&self.state.faults).push(rule);
+    }
+
+    /// Removes every fault rule not yet used up.
+    pub fn clear_faults(&self) {
+        self.state.lock(&self.state.faults).clear();
+    }
+
+    /// Waits until at least `count` requests have been received.
+    pub async fn wait_for_requests(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
+        self.wait_until(timeout, || {
+            let requests = self.received();
+            (requests.len() >= count).then_some(requests)
+        })
+        .await
+    }
+
+    /// Waits until at least `count` webhook delivery attempts have been made.
+    pub async fn wait_for_deliveries(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<WebhookDelivery>, WaitTimeout> {
+        self.wait_until(timeout, || {
+            let deliveries = self.deliveries();
+            (deliveries.len() >= count).then_some(deliveries)
+        })
+        .await
+    }
+
+    /// Re-checks `ready` whenever the emulator records something, until it
+    /// returns `Some` or `timeout` passes.
+    async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        ready: impl Fn() -> Option<T>,
+    ) -> Result<T, WaitTimeout> {
+        let mut changed = self.state.changed.subscribe();
+        let wait = async {
+            loop {
+                if let Some(value) = ready() {
+                    return value;
+                }
+                if changed.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| WaitTimeout(timeout))
+    }
+
+    /// Stops serving and closes every open connection.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// State shared by every handler.
+pub(crate) struct State {
+    pub(crate) root_url: String,
+    pub(crate) pacing: Pacing,
+    pub(crate) webhook_secret: String,
+    pub(crate) webhook_client: reqwest::Client,
+    faults: Mutex<faults::FaultPlan>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    deliveries: Mutex<Vec<WebhookDelivery>>,
+    /// Bumped whenever something is recorded, to wake `wait_for_*`.
+    changed: watch::Sender<u64>,
+    pub(crate) soundverse: soundverse::SoundverseState,
+    pub(crate) soundpiece: soundpiece::SoundPieceState,
+    pub(crate) musicgpt: musicgpt::MusicGptState,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("root_url", &self.root_url)
+            .field("pacing", &self.pacing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// Locks a mutex, recovering it if a handler panicked while holding it:
+    /// the emulator keeps serving the requests that follow.
+    pub(crate) fn lock<'a, T>(&self, mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {
+        mutex
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The public URL of an output file the emulator serves.
+    pub(crate) fn output_url(&self, name: &str) -> String {
+        format!("{}{}", self.root_url, files::output_path(name))
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn record_request(&self, request: RecordedRequest) -> usize {
+        let index = {
+            let mut requests = self.lock(&self.requests);
+            requests.push(request);
+            requests.len() - 1
+        };
+        self.bump();
+        index
+    }
+
+    /// Attaches the parts a multipart handler read to the recorded request.
+    pub(crate) fn record_form(&self, index: usize, parts: Vec<RecordedPart>) {
+        if let Some(request) = self.lock(&self.requests).get_mut(index) {
+            request.form = parts;
+        }
+        self.bump();
+    }
+
+    pub(crate) fn record_delivery(&self, delivery: WebhookDelivery) {
+        self.lock(&self.deliveries).push(delivery);
+        self.bump();
+    }
+
+    pub(crate) fn take_fault(
+        &self,
+        provider: Provider,
+        method: &axum::http::Method,
+        path: &str,
+    ) -> Option<Fault> {
+        self.lock(&self.faults).take(provider, method, path)
+    }
+}

@@ -1,0 +1,169 @@
+//! `songbind-emulator`: serves the three emulated providers on one port.
+//!
+//! ```text
+//! songbind-emulator --port 8080
+//! songbind-emulator --port 0 --pacing 0.05 --fault 'soundpiece=status:429:retry-after=1*2'
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use clap::Parser;
+use songbind_emulator::{Emulator, Fault, FaultRule, Pacing, Provider};
+
+/// A stateful local emulator of the Soundverse, SoundPiece and MusicGPT APIs.
+///
+/// Base URLs: http://HOST:PORT/soundverse, http://HOST:PORT/soundpiece and
+/// http://HOST:PORT/musicgpt. Any non-empty API key works, in each provider's
+/// own Authorization form.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, short, default_value_t = 8080, env = "SONGBIND_EMULATOR_PORT")]
+    port: u16,
+
+    /// Address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    host: IpAddr,
+
+    /// How fast time passes: `realtime`, `instant`, or a factor such as 0.1.
+    #[arg(long, default_value = "realtime", value_parser = parse_pacing)]
+    pacing: Pacing,
+
+    /// Standard Webhooks secret (`whsec_<base64>`) for SoundPiece callbacks.
+    #[arg(long, env = "SONGBIND_EMULATOR_WEBHOOK_SECRET")]
+    webhook_secret: Option<String>,
+
+    /// Fault for the whole run: `[PROVIDER=]FAULT[*TIMES]`, e.g.
+    /// `soundverse=drop-stream:5`, `status:503:retry-after=2*3`, `musicgpt=lose-reply`.
+    /// FAULT is one of status:CODE[:retry-after=SECS], lose-reply, stall:DURATION,
+    /// drop-stream:N, end-stream:N, stall-stream:N:DURATION, fragment.
+    /// Without *TIMES it applies to every matching request.
+    #[arg(long = "fault", value_parser = parse_fault_rule)]
+    faults: Vec<FaultRule>,
+}
+
+fn parse_pacing(text: &str) -> Result<Pacing, String> {
+    match text {
+        "realtime" => Ok(Pacing::realtime()),
+        "instant" => Ok(Pacing::instant()),
+        factor => factor
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(Pacing::scaled)
+            .ok_or_else(|| format!("`{factor}` is not `realtime`, `instant` or a factor >= 0")),
+    }
+}
+
+fn parse_fault_rule(text: &str) -> Result<FaultRule, String> {
+    let (provider, rest) = match text.split_once('=') {
+        Some((name, rest)) if !name.contains(':') => {
+            let provider = Provider::from_name(name).ok_or_else(|| {
+                format!("unknown provider `{name}` (soundverse, soundpiece or musicgpt)")
+            })?;
+            (Some(provider), rest)
+        }
+        _ => (None, text),
+    };
+    let (fault, times) = match rest.rsplit_once('*') {
+        Some((fault, times)) => (
+            fault,
+            Some(
+                times
+                    .parse::<u32>()
+                    .map_err(|_| format!("`{times}` is not a number of times"))?,
+            ),
+        ),
+        None => (rest, None),
+    };
+    let fault: Fault = fault
+        .parse()
+        .map_err(|e: songbind_emulator::ParseFaultError| e.to_string())?;
+    let mut rule = FaultRule::new(fault);
+    if let Some(provider) = provider {
+        rule = rule.provider(provider);
+    }
+    Ok(match times {
+        Some(times) => rule.times(times),
+        None => rule.always(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut builder = Emulator::builder()
+        .bind(SocketAddr::new(args.host, args.port))
+        .pacing(args.pacing);
+    if let Some(secret) = &args.webhook_secret {
+        builder = builder.webhook_secret(secret);
+    }
+    for rule in args.faults {
+        builder = builder.fault(rule);
+    }
+    let emulator = match builder.start().await {
+        Ok(emulator) => emulator,
+        Err(error) => {
+            eprintln!(
+                "songbind-emulator: cannot listen on {}:{}: {error}",
+                args.host, args.port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("songbind-emulator listening on {}", emulator.root_url());
+    for provider in Provider::ALL {
+        println!("  {:<11} {}", provider.name(), emulator.base_url(provider));
+    }
+    println!(
+        "  webhook secret (SoundPiece callbacks): {}",
+        emulator.webhook_secret()
+    );
+    if tokio::signal::ctrl_c().await.is_err() {
+        eprintln!("songbind-emulator: cannot listen for Ctrl-C; stopping");
+    }
+    emulator.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_flags_parse_with_and_without_provider_and_times() {
+        let rule = parse_fault_rule("soundpiece=status:429:retry-after=1*2").unwrap();
+        assert_eq!(rule.provider, Some(Provider::SoundPiece));
+        assert_eq!(rule.times, 2);
+        assert_eq!(
+            rule.fault,
+            Fault::Status {
+                status: 429,
+                retry_after: Some(1)
+            }
+        );
+        let rule = parse_fault_rule("drop-stream:3").unwrap();
+        assert_eq!(rule.provider, None);
+        assert_eq!(rule.times, u32::MAX);
+        assert!(
+            parse_fault_rule("spotify=lose-reply")
+                .unwrap_err()
+                .contains("spotify")
+        );
+        assert!(
+            parse_fault_rule("lose-reply*many")
+                .unwrap_err()
+                .contains("many")
+        );
+    }
+
+    #[test]
+    fn pacing_flag_accepts_names_and_factors_only() {
+        assert_eq!(parse_pacing("instant").unwrap(), Pacing::instant());
+        assert_eq!(parse_pacing("0.5").unwrap(), Pacing::scaled(0.5));
+        assert!(parse_pacing("-1").is_err());
+        assert!(parse_pacing("fast").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! The three emulated providers: where they live, how they authenticate and
+//! what their error bodies look like.
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// One emulated provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Soundverse: base URL `<root>/soundverse`.
+    Soundverse,
+    /// SoundPiece: base URL `<root>/soundpiece`.
+    SoundPiece,
+    /// MusicGPT: base URL `<root>/musicgpt`.
+    MusicGpt,
+}
+
+impl Provider {
+    /// Every provider, in a fixed order.
+    pub const ALL: [Provider; 3] = [
+        Provider::Soundverse,
+        Provider::SoundPiece,
+        Provider::MusicGpt,
+    ];
+
+    /// The path prefix this provider is served under; its base URL is the
+    /// emulator's root URL followed by this prefix.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Provider::Soundverse => "/soundverse",
+            Provider::SoundPiece => "/soundpiece",
+            Provider::MusicGpt => "/musicgpt",
+        }
+    }
+
+    /// Short lowercase name (`soundverse`, `soundpiece`, `musicgpt`).
+    pub fn name(self) -> &'static str {
+        &self.prefix()[1..]
+    }
+
+    /// Parses a short name as printed by [`Provider::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Checks the `Authorization` header in this provider's own form:
+    /// `Bearer <key>` for Soundverse and SoundPiece, the raw key for MusicGPT
+    /// (a `Bearer` prefix there is refused, since MusicGPT does not take it).
+    /// Returns the 401 answer when the header is missing or malformed.
+    pub(crate) fn auth_refusal(self, headers: &HeaderMap) -> Option<Response> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim();
+        let ok = match self {
+            Provider::Soundverse | Provider::SoundPiece => value
+                .strip_prefix("Bearer ")
+                .is_some_and(|key| !key.trim().is_empty()),
+            Provider::MusicGpt => !value.is_empty() && !value.starts_with("Bearer "),
+        };
+        (!ok).then(|| {
+            self.error(
+                StatusCode::UNAUTHORIZED,
+                match self {
+                    Provider::MusicGpt => {
+                        "Missing or invalid API key (send `Authorization: <key>`)"
+                    }
+                    _ => "Missing or invalid API key (send `Authorization: Bearer <key>`)",
+                },
+            )
+        })
+    }
+
+    /// An error response in this provider's documented shape.
+    ///
+    /// Soundverse documents `{success: false, message}` (plus `error` on 503)
+    /// and `{detail}` for an invalid prompt; SoundPiece documents `{detail}`;
+    /// MusicGPT shows both `{detail}` and `{success: false, message}` and we
+    /// answer `{detail}` except on 5xx.
+    pub fn error(self, status: StatusCode, message: &str) -> Response {
+        let body = match (self, status.as_u16()) {
+            (Provider::Soundverse, 422 | 401) => json!({ "detail": message }),
+            (Provider::Soundverse, 503) => json!({
+                "success": false,
+                "message": message,
+                "error": "Database connection pool exhausted",
+            }),
+            (Provider::Soundverse, _) => json!({ "success": false, "message": message }),
+            (Provider::SoundPiece, _) => json!({ "detail": message }),
+            (Provider::MusicGpt, 500..) => json!({ "success": false, "message": message }),
+            (Provider::MusicGpt, _) => json!({ "detail": message }),
+        };
+        (status, Json(body)).into_response()
+    }
+
+    /// A 422 whose `detail` lists field issues in the FastAPI shape
+    /// (`[{loc, msg, type}]`), as SoundPiece and MusicGPT document.
+    pub fn validation_error(self, issues: &[(Vec<Value>, String)]) -> Response {
+        let detail: Vec<Value> = issues
+            .iter()
+            .map(|(loc, msg)| json!({ "loc": loc, "msg": msg, "type": "value_error" }))
+            .collect();
+        match self {
+            // Soundverse documents a string detail for an invalid request.
+            Provider::Soundverse => self.error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &issues
+                    .iter()
+                    .map(|(_, msg)| msg.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            _ => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({ "detail": detail })),
+            )
+                .into_response(),
+        }
+    }
+
+    /// The message this provider uses for an injected status code.
+    pub(crate) fn fault_message(self, status: StatusCode) -> &'static str {
+        match (self, status.as_u16()) {
+            (Provider::Soundverse, 429) => "Rate limits have been passed for the user.",
+            (Provider::Soundverse, 503) => {
+                "Service temporarily unavailable. Please try again in a moment."
+            }
+            (_, 429) => "Rate limit exceeded",
+            (_, 503) => "Service unavailable",
+            (_, 408) => "Request timeout",
+            (_, 500..) => "Internal server error",
+            _ => "Injected fault",
+        }
+    }
+}

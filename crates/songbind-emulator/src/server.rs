@@ -1,0 +1,191 @@
+//! The HTTP server: one port, one router per provider, and the middleware
+//! that records requests, applies faults and checks auth.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State as AxumState};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::faults::{FAULT_HEADER, Fault};
+use crate::provider::Provider;
+use crate::record::{RECORDED_BODY_LIMIT, RecordedRequest, header_map};
+use crate::{State, files, musicgpt, soundpiece, soundverse};
+
+/// Closes the connection a request came in on, without a reply.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectionKill(Arc<Notify>);
+
+/// The fault chosen for this request, if any; handlers of SSE endpoints read
+/// it to shape their stream.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ActiveFault(pub(crate) Option<Fault>);
+
+impl ActiveFault {
+    /// The fault, if it is one that shapes an SSE body.
+    pub(crate) fn stream_fault(&self) -> Option<Fault> {
+        self.0.clone().filter(Fault::is_stream_fault)
+    }
+}
+
+/// Index of this request in the request log (to attach multipart parts).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordIndex(pub(crate) usize);
+
+fn app(state: Arc<State>) -> Router {
+    let provider = |provider: Provider, router: Router<Arc<State>>| {
+        router.layer(middleware::from_fn_with_state(
+            (Arc::clone(&state), provider),
+            provider_middleware,
+        ))
+    };
+    Router::new()
+        .nest(
+            Provider::Soundverse.prefix(),
+            provider(Provider::Soundverse, soundverse::router()),
+        )
+        .nest(
+            Provider::SoundPiece.prefix(),
+            provider(Provider::SoundPiece, soundpiece::router()),
+        )
+        .nest(
+            Provider::MusicGpt.prefix(),
+            provider(Provider::MusicGpt, musicgpt::router()),
+        )
+        .route("/files/{name}", get(files::serve))
+        .with_state(state)
+}
+
+/// Accepts connections until `stop` turns true; each connection can be cut
+/// by its handler (see [`ConnectionKill`]).
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = app(state);
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            continue;
+        };
+        let kill = Arc::new(Notify::new());
+        let app = app.clone();
+        let kill_handle = ConnectionKill(Arc::clone(&kill));
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(kill_handle.clone());
+            app.clone().oneshot(request.map(Body::new))
+        });
+        connections.spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                // Dropping the connection closes the socket with nothing sent.
+                _ = kill.notified() => {}
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}
+
+/// Runs around every provider route: record, choose a fault, check auth.
+async fn provider_middleware(
+    AxumState((state, provider)): AxumState<(Arc<State>, Provider)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let is_multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/"));
+    let small = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len <= RECORDED_BODY_LIMIT);
+    let (body, recorded_body) = if !is_multipart && small {
+        match axum::body::to_bytes(body, RECORDED_BODY_LIMIT).await {
+            Ok(bytes) => (Body::from(bytes.clone()), bytes),
+            Err(_) => {
+                return provider.error(StatusCode::BAD_REQUEST, "could not read the request body");
+            }
+        }
+    } else {
+        (body, bytes::Bytes::new())
+    };
+    let path = parts.uri.path().to_owned();
+    let index = state.record_request(RecordedRequest {
+        provider: Some(provider),
+        method: parts.method.clone(),
+        path: path.clone(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: header_map(&parts.headers),
+        body: recorded_body,
+        form: Vec::new(),
+        received_at: SystemTime::now(),
+    });
+    parts.extensions.insert(RecordIndex(index));
+
+    let fault = match parts
+        .headers
+        .get(FAULT_HEADER)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        Some(text) => match text.parse::<Fault>() {
+            Ok(fault) => Some(fault),
+            Err(error) => return provider.error(StatusCode::BAD_REQUEST, &error.to_string()),
+        },
+        None => state.take_fault(provider, &parts.method, &path),
+    };
+    if let Some(status) = fault.as_ref().and_then(Fault::status_code) {
+        let mut response = provider.error(status, provider.fault_message(status));
+        if let Some(Fault::Status {
+            retry_after: Some(seconds),
+            ..
+        }) = &fault
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+        }
+        return response;
+    }
+    if let Some(Fault::Stall(duration)) = &fault {
+        tokio::time::sleep(*duration).await;
+    }
+    if let Some(refused) = provider.auth_refusal(&parts.headers) {
+        return refused;
+    }
+    let kill = parts.extensions.get::<ConnectionKill>().cloned();
+    parts.extensions.insert(ActiveFault(fault.clone()));
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if fault == Some(Fault::LoseReply)
+        && let Some(ConnectionKill(kill)) = kill
+    {
+        kill.notify_one();
+        // The connection task drops the connection; never answer.
+        std::future::pending::<()>().await;
+    }
+    response.into_response()
+}

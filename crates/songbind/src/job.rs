@@ -1,0 +1,281 @@
+//! One way to wait for a job, whatever the provider.
+//!
+//! A provider module's `submit_*` call returns a [`Job`]. From there:
+//!
+//! * [`Job::events`] is a stream of [`JobEvent`]s (stages, progress, each
+//!   version's stream URL and final output) ending with
+//!   [`JobEvent::Completed`];
+//! * [`Job::wait`] drives that stream and returns the final [`JobOutput`].
+//!
+//! How the events are obtained differs (Soundverse's SSE stream, SoundPiece's
+//! long-poll `GET ?wait=true`, MusicGPT's `/byId` polling of both
+//! conversions); the caller chooses the poll interval, the overall timeout
+//! and a cancellation token through [`WaitOptions`].
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt, stream::BoxStream};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, ProviderName, Result};
+
+/// One finished output (a version or variation of the song).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Output {
+    /// Where to download it.
+    pub url: String,
+    /// Version (Soundverse, MusicGPT: 1 or 2) or variation number (SoundPiece).
+    pub version: Option<u32>,
+    /// The track's title, where the provider names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Length in seconds, where the provider says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
+    /// Album art or cover image URL, where the provider gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub album_art: Option<String>,
+    /// Lyrics of this output, where the provider returns them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lyrics: Option<String>,
+    /// When the URL stops working (SoundPiece's signed URLs), as RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl Output {
+    /// An output with only a URL and a version.
+    pub fn new(url: impl Into<String>, version: Option<u32>) -> Self {
+        Self {
+            url: url.into(),
+            version,
+            title: None,
+            duration_secs: None,
+            album_art: None,
+            lyrics: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// The result of a finished job.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobOutput {
+    /// Which provider ran it.
+    pub provider: ProviderName,
+    /// The job's id at the provider (`message_id`, `op_...`, `task_id`).
+    pub id: String,
+    /// Every output, in version order.
+    pub outputs: Vec<Output>,
+}
+
+/// Something that happened to a job.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum JobEvent {
+    /// The job moved to a stage (the provider's own name for it), with
+    /// progress in percent where the provider reports it.
+    Stage {
+        /// The provider's stage or status name, e.g. `running`, `processing`, `IN_QUEUE`.
+        stage: String,
+        /// Progress in percent, if known.
+        progress: Option<u8>,
+        /// The version the stage is about, for providers that run two.
+        version: Option<u32>,
+    },
+    /// One version can be played while it is still being finished.
+    StreamReady {
+        /// Which version.
+        version: u32,
+        /// The playback URL.
+        url: String,
+    },
+    /// One output is final.
+    Output(Output),
+    /// The job is done: every output. Always the last event.
+    Completed(JobOutput),
+}
+
+/// The caller's choices for waiting.
+#[derive(Clone, Debug)]
+pub struct WaitOptions {
+    /// Pause between two status polls (polled providers only). SoundPiece
+    /// long-polls, so this is only the pause after an early answer.
+    pub poll_interval: Duration,
+    /// Give up after this long (no limit when `None`).
+    pub timeout: Option<Duration>,
+    /// Stop waiting when this token is cancelled.
+    pub cancel: Option<CancellationToken>,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(5),
+            timeout: None,
+            cancel: None,
+        }
+    }
+}
+
+impl WaitOptions {
+    /// Sets the pause between polls.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets the overall limit.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the cancellation token.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+}
+
+/// Produces a job's event stream once the caller's poll interval is known.
+pub(crate) type EventSource =
+    Box<dyn FnOnce(Duration) -> BoxStream<'static, Result<JobEvent>> + Send>;
+
+/// A job the provider accepted. Wait for it with [`Job::wait`], or follow it
+/// with [`Job::events`].
+pub struct Job {
+    provider: ProviderName,
+    id: String,
+    source: EventSource,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("provider", &self.provider)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Job {
+    #[cfg_attr(
+        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        allow(dead_code)
+    )]
+    pub(crate) fn new(provider: ProviderName, id: String, source: EventSource) -> Self {
+        Self {
+            provider,
+            id,
+            source,
+        }
+    }
+
+    /// The provider running the job.
+    pub fn provider(&self) -> ProviderName {
+        self.provider
+    }
+
+    /// The job's id at the provider: Soundverse's `message_id` (or the v7
+    /// `job_id` until a `message_id` arrives), SoundPiece's `op_...`,
+    /// MusicGPT's `task_id`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The job's events, ending with [`JobEvent::Completed`], or with an error
+    /// ([`Error::Timeout`], [`Error::Cancelled`], [`Error::JobFailed`],
+    /// [`Error::StreamEndedEarly`], ...) after which the stream ends.
+    pub fn events(
+        self,
+        options: &WaitOptions,
+    ) -> impl Stream<Item = Result<JobEvent>> + Send + 'static {
+        let waiting_for = format!("{} job {}", self.provider, self.id);
+        let events = (self.source)(options.poll_interval);
+        Bounded {
+            inner: events,
+            deadline: options
+                .timeout
+                .map(|after| (after, Box::pin(tokio::time::sleep(after)))),
+            cancel: options
+                .cancel
+                .clone()
+                .map(|token| Box::pin(token.cancelled_owned())),
+            waiting_for,
+            done: false,
+        }
+    }
+
+    /// Waits for the job to finish and returns its outputs.
+    pub async fn wait(self, options: &WaitOptions) -> Result<JobOutput> {
+        let provider = self.provider;
+        let id = self.id.clone();
+        let mut events = std::pin::pin!(self.events(options));
+        while let Some(event) = events.next().await {
+            if let JobEvent::Completed(output) = event? {
+                return Ok(output);
+            }
+        }
+        Err(Error::StreamEndedEarly {
+            provider,
+            message_id: Some(id),
+        })
+    }
+}
+
+/// An event stream with an overall deadline and a cancellation token: the
+/// first of them to fire ends the stream with a typed error.
+struct Bounded {
+    inner: BoxStream<'static, Result<JobEvent>>,
+    deadline: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+    cancel: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    waiting_for: String,
+    done: bool,
+}
+
+impl Stream for Bounded {
+    type Item = Result<JobEvent>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(cancel) = self.cancel.as_mut()
+            && cancel.as_mut().poll(cx).is_ready()
+        {
+            self.done = true;
+            let waiting_for = std::mem::take(&mut self.waiting_for);
+            return Poll::Ready(Some(Err(Error::Cancelled { waiting_for })));
+        }
+        if let Some((after, sleep)) = self.deadline.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            let after = *after;
+            self.done = true;
+            let waiting_for = std::mem::take(&mut self.waiting_for);
+            return Poll::Ready(Some(Err(Error::Timeout { after, waiting_for })));
+        }
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(item)) => {
+                if matches!(item, Err(_) | Ok(JobEvent::Completed(_))) {
+                    self.done = true;
+                }
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! MusicGPT: remix by upload or URL, polled through `/byId` to completion.
+//!
+//! [`MusicGpt::submit_remix`] validates the request and sends the multipart
+//! `POST /Remix` (streaming a local file, or naming `audio_path`). Creates are
+//! not idempotent, so only answers that say the request was not taken (429,
+//! 503) are retried. The returned [`Job`] polls `/byId` for both conversions
+//! (two versions per task) until both are `COMPLETED`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+use songbind_musicgpt::ClientInfo;
+use songbind_musicgpt::types::{self, RemixMode};
+
+use crate::error::{Error, ProviderName, Result, from_generated};
+use crate::job::{Job, JobEvent, JobOutput, Output};
+use crate::retry::{Repeatable, RetryPolicy};
+use crate::secret::Secret;
+use crate::upload::{UploadAudio, post_remix};
+use crate::validate::{self, UrlRule};
+
+const PROVIDER: ProviderName = ProviderName::MusicGpt;
+
+/// Where the audio to remix comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AudioInput {
+    /// A local file, uploaded as `audio_file` (streamed, not read into memory).
+    File(PathBuf),
+    /// A URL (S3 or YouTube) sent as `audio_path`.
+    Url(String),
+}
+
+/// A remix request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemixRequest {
+    /// The audio to remix.
+    pub audio: AudioInput,
+    /// What the remix should sound like (required).
+    pub prompt: String,
+    /// Lyrics to use, if any.
+    pub lyrics: Option<String>,
+    /// `REMIX`, `INPAINT` or `OVER_INSTRUMENTAL`.
+    pub mode: RemixMode,
+    /// Where MusicGPT POSTs results (see [`crate::webhook`]).
+    pub webhook_url: Option<String>,
+}
+
+impl RemixRequest {
+    /// A `REMIX`-mode request without lyrics or webhook.
+    pub fn new(audio: AudioInput, prompt: impl Into<String>) -> Self {
+        Self {
+            audio,
+            prompt: prompt.into(),
+            lyrics: None,
+            mode: RemixMode::Remix,
+            webhook_url: None,
+        }
+    }
+
+    /// Checks every documented rule, naming the field. A file's existence is
+    /// checked when it is opened for upload.
+    pub fn validate(&self) -> Result<()> {
+        validate::not_blank("prompt", &self.prompt)?;
+        match &self.audio {
+            AudioInput::Url(url) => validate::url("audio_path", url, UrlRule::HttpOrHttps)?,
+            AudioInput::File(path) if path.as_os_str().is_empty() => {
+                return Err(Error::validation("audio_file", "the file path is empty"));
+            }
+            AudioInput::File(_) => {}
+        }
+        if let Some(url) = self.webhook_url.as_deref().filter(|u| !u.is_empty()) {
+            validate::url("webhook_url", url, UrlRule::HttpOrHttps)?;
+        }
+        Ok(())
+    }
+
+    fn to_form(&self) -> types::RemixForm {
+        types::RemixForm {
+            audio_file: None,
+            audio_path: match &self.audio {
+                AudioInput::Url(url) => Some(url.clone()),
+                AudioInput::File(_) => None,
+            },
+            lyrics: self.lyrics.clone().filter(|l| !l.trim().is_empty()),
+            mode: self.mode,
+            prompt: self.prompt.clone(),
+            webhook_url: self.webhook_url.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A MusicGPT client with retries.
+#[derive(Clone, Debug)]
+pub struct MusicGpt {
+    client: songbind_musicgpt::Client,
+    retry: RetryPolicy,
+}
+
+impl MusicGpt {
+    /// A client for `base_url` (e.g. [`songbind_musicgpt::DEFAULT_BASE_URL`],
+    /// which carries a path prefix).
+    pub fn new(base_url: &str, api_key: &Secret) -> Result<Self> {
+        Self::with_options(
+            base_url,
+            api_key,
+            &songbind_transport::HttpOptions::default(),
+        )
+    }
+
+    /// Like [`MusicGpt::new`], with your own timeouts.
+    pub fn with_options(
+        base_url: &str,
+        api_key: &Secret,
+        options: &songbind_transport::HttpOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            client: songbind_musicgpt::Client::with_options(base_url, api_key.expose(), options)?,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Replaces the retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The generated client underneath.
+    pub fn generated(&self) -> &songbind_musicgpt::Client {
+        &self.client
+    }
+
+    /// Submits a remix (multipart upload). Retried only on 429/503 and on
+    /// connections that never opened: a create is not idempotent.
+    pub async fn submit_remix(&self, request: &RemixRequest) -> Result<Job> {
+        request.validate()?;
+        let form = request.to_form();
+        let audio = match &request.audio {
+            AudioInput::File(path) => UploadAudio::File(path),
+            AudioInput::Url(_) => UploadAudio::None,
+        };
+        let created = self
+            .retry
+            .run(Repeatable::OnlyIfNotTaken, |_| {
+                post_remix(self.client.client(), self.client.baseurl(), &form, audio)
+            })
+            .await?;
+        Ok(self.job(created))
+    }
+
+    /// Reads one conversion by its id.
+    pub async fn conversion(&self, conversion_id: &str) -> Result<types::Conversion> {
+        self.lookup(Lookup::Conversion(conversion_id)).await
+    }
+
+    /// Reads a task's (first) conversion by the task id.
+    pub async fn task(&self, task_id: &str) -> Result<types::Conversion> {
+        self.lookup(Lookup::Task(task_id)).await
+    }
+
+    async fn lookup(&self, by: Lookup<'_>) -> Result<types::Conversion> {
+        self.retry
+            .run(Repeatable::Safe, |_| async move {
+                let request = self.client.get_conversion_by_id().conversion_type("REMIX");
+                let request = match by {
+                    Lookup::Conversion(id) => request.conversion_id(id),
+                    Lookup::Task(id) => request.task_id(id),
+                };
+                match request.send().await {
+                    Ok(response) => response.into_inner().conversion.ok_or_else(|| {
+                        Error::decode("MusicGPT's /byId answer", "it holds no conversion", "")
+                    }),
+                    Err(error) => Err(from_generated(PROVIDER, error).await),
+                }
+            })
+            .await
+    }
+
+    fn job(&self, created: types::RemixResponse) -> Job {
+        let task_id = created.task_id.clone();
+        let conversions: Vec<Tracked> = match (
+            &created.conversion_id_1,
+            &created.conversion_id_2,
+            &created.conversion_id,
+        ) {
+            (Some(one), Some(two), _) => vec![Tracked::new(1, one), Tracked::new(2, two)],
+            (Some(one), None, _) | (None, None, Some(one)) => vec![Tracked::new(1, one)],
+            (None, Some(two), _) => vec![Tracked::new(2, two)],
+            (None, None, None) => Vec::new(),
+        };
+        let this = self.clone();
+        let id = task_id.clone();
+        Job::new(
+            PROVIDER,
+            task_id,
+            Box::new(move |poll_interval| {
+                let state = Polling {
+                    task_id: id,
+                    conversions,
+                    first: true,
+                    done: false,
+                };
+                futures::stream::unfold(state, move |state| {
+                    let this = this.clone();
+                    async move { this.poll_step(state, poll_interval).await }
+                })
+                .flat_map(futures::stream::iter)
+                .boxed()
+            }),
+        )
+    }
+
+    /// One round of `/byId` polling: the events it produced and the next state.
+    async fn poll_step(
+        &self,
+        mut state: Polling,
+        poll_interval: Duration,
+    ) -> Option<(Vec<Result<JobEvent>>, Polling)> {
+        if state.done {
+            return None;
+        }
+        if !state.first {
+            tokio::time::sleep(poll_interval).await;
+        }
+        state.first = false;
+        let mut events = Vec::new();
+        if state.conversions.is_empty() {
+            // Only a task id: follow the task's first conversion.
+            match self.task(&state.task_id).await {
+                Ok(conversion) => {
+                    let id = conversion.conversion_id.clone().unwrap_or_default();
+                    state.conversions.push(Tracked::new(1, &id));
+                }
+                Err(error) => {
+                    state.done = true;
+                    return Some((vec![Err(error)], state));
+                }
+            }
+        }
+        for tracked in state.conversions.iter_mut().filter(|t| t.output.is_none()) {
+            let conversion = match self.conversion(&tracked.id).await {
+                Ok(conversion) => conversion,
+                Err(error) => {
+                    state.done = true;
+                    events.push(Err(error));
+                    return Some((events, state));
+                }
+            };
+            let status = conversion.status.clone().unwrap_or_default();
+            if tracked.last_status.as_deref() != Some(status.as_str()) {
+                events.push(Ok(JobEvent::Stage {
+                    stage: status.clone(),
+                    progress: None,
+                    version: Some(tracked.version),
+                }));
+                tracked.last_status = Some(status.clone());
+            }
+            match status.as_str() {
+                "COMPLETED" => {
+                    let Some(url) = conversion.audio_url.clone() else {
+                        continue; // completed but no URL yet: poll again
+                    };
+                    let output = Output {
+                        title: conversion.title.clone(),
+                        lyrics: conversion.lyrics.clone(),
+                        ..Output::new(url, Some(tracked.version))
+                    };
+                    events.push(Ok(JobEvent::Output(output.clone())));
+                    tracked.output = Some(output);
+                }
+                "ERROR" | "FAILED" => {
+                    state.done = true;
+                    events.push(Err(Error::JobFailed {
+                        provider: PROVIDER,
+                        id: tracked.id.clone(),
+                        message: conversion
+                            .status_msg
+                            .clone()
+                            .unwrap_or_else(|| format!("conversion ended {status}")),
+                    }));
+                    return Some((events, state));
+                }
+                _ => {}
+            }
+        }
+        if state.conversions.iter().all(|t| t.output.is_some()) {
+            state.done = true;
+            let mut outputs: Vec<Output> = state
+                .conversions
+                .iter()
+                .filter_map(|t| t.output.clone())
+                .collect();
+            outputs.sort_by_key(|o| o.version);
+            events.push(Ok(JobEvent::Completed(JobOutput {
+                provider: PROVIDER,
+                id: state.task_id.clone(),
+                outputs,
+            })));
+        }
+        Some((events, state))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Lookup<'a> {
+    Conversion(&'a str),
+    Task(&'a str),
+}
+
+/// One conversion being followed.
+struct Tracked {
+    version: u32,
+    id: String,
+    last_status: Option<String>,
+    output: Option<Output>,
+}
+
+impl Tracked {
+    fn new(version: u32, id: &str) -> Self {
+        Self {
+            version,
+            id: id.to_owned(),
+            last_status: None,
+            output: None,
+        }
+    }
+}
+
+/// Where the `/byId` polling stands.
+struct Polling {
+    task_id: String,
+    conversions: Vec<Tracked>,
+    first: bool,
+    done: bool,
+}

@@ -1,0 +1,304 @@
+//! SoundPiece: remix jobs with idempotency keys, long-polled to completion.
+//!
+//! [`SoundPiece::submit_remix`] validates the request, then `PUT`s it with an
+//! idempotency key: yours, or one UUID v4 generated per call and reused on
+//! every retry, so that a reply lost in transit never creates a second job.
+//! The returned [`Job`] long-polls `GET ?id=...&wait=true` until the
+//! operation is `ready` or `failed`.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use songbind_soundpiece::types;
+use uuid::Uuid;
+
+use crate::error::{Error, ProviderName, Result, from_generated};
+use crate::job::{Job, JobEvent, JobOutput, Output};
+use crate::retry::{Repeatable, RetryPolicy};
+use crate::secret::Secret;
+use crate::validate::{self, UrlRule};
+
+const PROVIDER: ProviderName = ProviderName::SoundPiece;
+
+/// Documented limits of `create.remix_song`.
+const LYRICS_MAX: usize = 3000;
+const PROMPT_MAX: usize = 1024;
+const CALLBACK_URL_MAX: usize = 2048;
+const VARIATIONS_MAX: u8 = 3;
+
+/// A remix request: the source audio, new lyrics and a style prompt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemixRequest {
+    /// Public URL of the track to remix.
+    pub source_url: String,
+    /// Song lyrics (1 to 3000 characters), e.g. built with [`crate::lyrics::Lyrics`].
+    pub lyrics: String,
+    /// Comma-separated style tags (1 to 1024 characters).
+    pub prompt: String,
+    /// How many variations to produce (1 to 3).
+    pub n_variations: u8,
+    /// Your idempotency key; one is generated per call when `None`.
+    pub idempotency_key: Option<Uuid>,
+    /// HTTPS URL SoundPiece POSTs the final result to (http for loopback hosts).
+    pub callback_url: Option<String>,
+}
+
+impl RemixRequest {
+    /// A request for one variation, with a generated idempotency key and no callback.
+    pub fn new(
+        source_url: impl Into<String>,
+        lyrics: impl Into<String>,
+        prompt: impl Into<String>,
+    ) -> Self {
+        Self {
+            source_url: source_url.into(),
+            lyrics: lyrics.into(),
+            prompt: prompt.into(),
+            n_variations: 1,
+            idempotency_key: None,
+            callback_url: None,
+        }
+    }
+
+    /// Checks every documented limit, naming the field and the limit.
+    pub fn validate(&self) -> Result<()> {
+        validate::url("source_url", &self.source_url, UrlRule::HttpOrHttps)?;
+        validate::not_blank("lyrics", &self.lyrics)?;
+        validate::length("lyrics", &self.lyrics, 1, LYRICS_MAX)?;
+        validate::not_blank("prompt", &self.prompt)?;
+        validate::length("prompt", &self.prompt, 1, PROMPT_MAX)?;
+        validate::range(
+            "n_variations",
+            i64::from(self.n_variations),
+            1,
+            i64::from(VARIATIONS_MAX),
+        )?;
+        if let Some(url) = &self.callback_url {
+            validate::length("callback_url", url, 1, CALLBACK_URL_MAX)?;
+            validate::url("callback_url", url, UrlRule::HttpsOrLoopback)?;
+        }
+        Ok(())
+    }
+
+    fn to_wire(&self, key: Uuid) -> Result<types::CreateRemixSongRequest> {
+        let mut body = types::CreateRemixSongRequest::builder()
+            .idempotency_key(key)
+            .source(types::AudioSource::builder().url(self.source_url.clone()))
+            .lyrics(self.lyrics.clone())
+            .prompt(self.prompt.clone())
+            .n_variations(
+                std::num::NonZeroU64::new(u64::from(self.n_variations)).ok_or_else(|| {
+                    Error::validation("n_variations", "must be between 1 and 3 (got 0)")
+                })?,
+            );
+        if let Some(url) = &self.callback_url {
+            body = body.callback_url(Some(
+                url.clone()
+                    .try_into()
+                    .map_err(|e| Error::validation("callback_url", format!("{e}")))?,
+            ));
+        }
+        body.try_into()
+            .map_err(|e: types::error::ConversionError| Error::validation("request", e.to_string()))
+    }
+}
+
+/// A SoundPiece client with retries.
+#[derive(Clone, Debug)]
+pub struct SoundPiece {
+    client: songbind_soundpiece::Client,
+    retry: RetryPolicy,
+}
+
+impl SoundPiece {
+    /// A client for `base_url` (e.g. [`songbind_soundpiece::DEFAULT_BASE_URL`]).
+    pub fn new(base_url: &str, api_key: &Secret) -> Result<Self> {
+        Self::with_options(
+            base_url,
+            api_key,
+            &songbind_transport::HttpOptions::default(),
+        )
+    }
+
+    /// Like [`SoundPiece::new`], with your own timeouts.
+    pub fn with_options(
+        base_url: &str,
+        api_key: &Secret,
+        options: &songbind_transport::HttpOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            client: songbind_soundpiece::Client::with_options(base_url, api_key.expose(), options)?,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Replaces the retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The generated client underneath, for calls this crate does not wrap.
+    pub fn generated(&self) -> &songbind_soundpiece::Client {
+        &self.client
+    }
+
+    /// Submits a remix. Retries (408, 409, 429, 5xx, lost connections) reuse
+    /// one idempotency key, so at most one operation is created.
+    pub async fn submit_remix(&self, request: &RemixRequest) -> Result<Job> {
+        request.validate()?;
+        let key = request.idempotency_key.unwrap_or_else(Uuid::new_v4);
+        let body = request.to_wire(key)?;
+        let created = self
+            .retry
+            .run(Repeatable::Safe, |_| {
+                let body = body.clone();
+                async move {
+                    match self.client.create_remix_song().body(body).send().await {
+                        Ok(response) => Ok(response.into_inner().remix_song),
+                        Err(error) => Err(from_generated(PROVIDER, error).await),
+                    }
+                }
+            })
+            .await?;
+        Ok(self.job(created))
+    }
+
+    /// Reads an operation; with `wait`, long-polls (about 20 s) until it is
+    /// ready or failed.
+    pub async fn get(&self, id: &str, wait: bool) -> Result<types::RemixSong> {
+        let id: types::GetRemixSongId = id.parse().map_err(|_| {
+            Error::validation(
+                "id",
+                "must look like op_ followed by 26 lowercase letters or digits",
+            )
+        })?;
+        self.retry
+            .run(Repeatable::Safe, |_| {
+                let id = id.clone();
+                async move {
+                    match self.client.get_remix_song().id(id).wait(wait).send().await {
+                        Ok(response) => Ok(response.into_inner().remix_song),
+                        Err(error) => Err(from_generated(PROVIDER, error).await),
+                    }
+                }
+            })
+            .await
+    }
+
+    /// A [`Job`] following an operation you already know (for example one
+    /// created by an earlier run).
+    pub async fn resume(&self, id: &str) -> Result<Job> {
+        let song = self.get(id, false).await?;
+        Ok(self.job(song))
+    }
+
+    fn job(&self, first: types::RemixSong) -> Job {
+        let this = self.clone();
+        let id = first.id.clone();
+        Job::new(
+            PROVIDER,
+            id,
+            Box::new(move |poll_interval| {
+                futures::stream::unfold(Poller::Start(first), move |state| {
+                    let this = this.clone();
+                    async move { this.poll_step(state, poll_interval).await }
+                })
+                .flat_map(futures::stream::iter)
+                .boxed()
+            }),
+        )
+    }
+
+    /// One step of the long-poll loop: the events it produced and the next state.
+    async fn poll_step(
+        &self,
+        state: Poller,
+        poll_interval: Duration,
+    ) -> Option<(Vec<crate::Result<JobEvent>>, Poller)> {
+        let (song, last_status) = match state {
+            Poller::Done => return None,
+            Poller::Start(song) => (song, None),
+            Poller::Polling { id, last_status } => {
+                let started = Instant::now();
+                match self.get(&id, true).await {
+                    Ok(song) => {
+                        if song.status.as_deref() == last_status.as_deref() {
+                            // An early answer with nothing new: pause before the next poll.
+                            if let Some(rest) = poll_interval.checked_sub(started.elapsed()) {
+                                tokio::time::sleep(rest).await;
+                            }
+                        }
+                        (song, last_status)
+                    }
+                    Err(error) => return Some((vec![Err(error)], Poller::Done)),
+                }
+            }
+        };
+        let mut events = Vec::new();
+        if song.status != last_status
+            && let Some(status) = &song.status
+        {
+            events.push(Ok(JobEvent::Stage {
+                stage: status.clone(),
+                progress: None,
+                version: None,
+            }));
+        }
+        match song.status.as_deref() {
+            Some("ready") => {
+                let outputs = outputs_of(&song);
+                events.extend(outputs.iter().cloned().map(|o| Ok(JobEvent::Output(o))));
+                events.push(Ok(JobEvent::Completed(JobOutput {
+                    provider: PROVIDER,
+                    id: song.id.clone(),
+                    outputs,
+                })));
+                Some((events, Poller::Done))
+            }
+            Some("failed") => {
+                let message = song
+                    .error
+                    .as_ref()
+                    .and_then(|e| e.message.clone())
+                    .unwrap_or_else(|| "the operation failed without a message".to_owned());
+                events.push(Err(Error::JobFailed {
+                    provider: PROVIDER,
+                    id: song.id.clone(),
+                    message,
+                }));
+                Some((events, Poller::Done))
+            }
+            _ => Some((
+                events,
+                Poller::Polling {
+                    id: song.id,
+                    last_status: song.status,
+                },
+            )),
+        }
+    }
+}
+
+/// Where the long-poll loop stands.
+enum Poller {
+    Start(types::RemixSong),
+    Polling {
+        id: String,
+        last_status: Option<String>,
+    },
+    Done,
+}
+
+fn outputs_of(song: &types::RemixSong) -> Vec<Output> {
+    song.outputs
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, output)| Output {
+            duration_secs: output.duration,
+            expires_at: output.expires_at.map(|t| t.to_rfc3339()),
+            ..Output::new(output.url.clone(), Some(index as u32 + 1))
+        })
+        .collect()
+}

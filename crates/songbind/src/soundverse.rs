@@ -1,0 +1,518 @@
+//! Soundverse: generate, extend and remix songs, followed over their SSE
+//! stream (or answered at once by the `/sync` endpoints).
+//!
+//! [`Soundverse::submit_generate`], [`Soundverse::submit_extend`] and
+//! [`Soundverse::submit_remix`] validate the request, open the event stream
+//! and read it until the song has an id, then return a [`Job`] whose events
+//! are the rest of the stream. Creates are not idempotent: only answers that
+//! say the request was not taken (429, 503) are retried, never a stream that
+//! broke after the request went out (the song may exist; look it up with
+//! [`Soundverse::status`]).
+
+use std::collections::VecDeque;
+
+use futures::{StreamExt, stream};
+use serde_json::{Map, Value};
+use songbind_soundverse::types;
+
+use crate::error::{Error, ProviderName, Result, from_generated};
+use crate::job::{Job, JobEvent, JobOutput, Output};
+use crate::retry::{Repeatable, RetryPolicy};
+use crate::secret::Secret;
+use crate::sse::{
+    SongProgress, SoundverseChunk, SoundverseEvent, SoundverseEventStream, StreamLimits,
+};
+use crate::validate::{self, UrlRule};
+
+const PROVIDER: ProviderName = ProviderName::Soundverse;
+
+/// Documented limits.
+const EXTEND_AT_MS: (i64, i64) = (8_000, 420_000);
+const REMIX_PROMPT_MAX: usize = 1024;
+
+/// A song generated from a prompt (`/v6/generate/song`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GenerateRequest {
+    /// What the song should be (required).
+    pub prompt: String,
+    /// Lyrics; generated when `None`.
+    pub lyrics: Option<String>,
+    /// Reference audio guiding the generation.
+    pub reference_url: Option<String>,
+    /// Instrumental audio to incorporate.
+    pub instrumental_url: Option<String>,
+    /// Vocal audio to incorporate.
+    pub vocal_url: Option<String>,
+    /// Melody audio guiding the generation.
+    pub melody_url: Option<String>,
+}
+
+impl GenerateRequest {
+    /// A request with only a prompt.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Checks the documented rules, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        validate::not_blank("prompt", &self.prompt)?;
+        for (field, url) in [
+            ("reference_url", &self.reference_url),
+            ("instrumental_url", &self.instrumental_url),
+            ("vocal_url", &self.vocal_url),
+            ("melody_url", &self.melody_url),
+        ] {
+            if let Some(url) = url {
+                validate::url(field, url, UrlRule::HttpOrHttps)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn to_wire(&self) -> types::GenerateSongRequest {
+        types::GenerateSongRequest {
+            prompt: self.prompt.clone(),
+            lyrics: self.lyrics.clone(),
+            reference_url: self.reference_url.clone(),
+            instrumental_url: self.instrumental_url.clone(),
+            vocal_url: self.vocal_url.clone(),
+            melody_url: self.melody_url.clone(),
+        }
+    }
+}
+
+/// A song extended from a position (`/v6/extend/song`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExtendRequest {
+    /// The song to extend.
+    pub audio_url: String,
+    /// Lyrics guiding the extension (required).
+    pub lyrics: String,
+    /// Where to extend, in milliseconds (8000 to 420000).
+    pub extend_at_ms: i64,
+    /// Style prompt, if any.
+    pub prompt: Option<String>,
+}
+
+impl ExtendRequest {
+    /// Checks the documented rules, naming the field and the limit.
+    pub fn validate(&self) -> Result<()> {
+        validate::url("audio_url", &self.audio_url, UrlRule::HttpOrHttps)?;
+        validate::not_blank("lyrics", &self.lyrics)?;
+        validate::range(
+            "extend_at",
+            self.extend_at_ms,
+            EXTEND_AT_MS.0,
+            EXTEND_AT_MS.1,
+        )
+    }
+
+    fn to_wire(&self) -> types::ExtendSongRequest {
+        types::ExtendSongRequest {
+            audio_url: self.audio_url.clone(),
+            lyrics: self.lyrics.clone(),
+            extend_at: self.extend_at_ms,
+            prompt: self.prompt.clone(),
+        }
+    }
+}
+
+/// A remix of an existing song (`/v7/generate/remix`, streaming only).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RemixRequest {
+    /// Public URL of the source audio (at most 10 MB, 10 to 350 s).
+    pub song_reference_url: String,
+    /// Style prompt (at most 1024 characters); this or `lyrics` is required.
+    pub prompt: Option<String>,
+    /// New lyrics; this or `prompt` is required.
+    pub lyrics: Option<String>,
+    /// Extra model parameters, passed through.
+    pub parameters: Map<String, Value>,
+}
+
+impl RemixRequest {
+    /// Checks the documented rules, naming the field and the limit.
+    pub fn validate(&self) -> Result<()> {
+        validate::url(
+            "song_reference_url",
+            &self.song_reference_url,
+            UrlRule::HttpOrHttps,
+        )?;
+        validate::at_least_one(&[
+            ("prompt", self.prompt.as_deref()),
+            ("lyrics", self.lyrics.as_deref()),
+        ])?;
+        if let Some(prompt) = &self.prompt {
+            validate::length("prompt", prompt, 0, REMIX_PROMPT_MAX)?;
+        }
+        Ok(())
+    }
+
+    fn to_wire(&self) -> Result<types::RemixSongRequest> {
+        let prompt = match &self.prompt {
+            Some(prompt) => Some(
+                types::RemixSongRequestPrompt::try_from(prompt.clone())
+                    .map_err(|e| Error::validation("prompt", e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(types::RemixSongRequest {
+            song_reference_url: self.song_reference_url.clone(),
+            prompt,
+            lyrics: self.lyrics.clone(),
+            parameters: self.parameters.clone(),
+        })
+    }
+}
+
+/// A Soundverse client with retries and stream limits.
+#[derive(Clone, Debug)]
+pub struct Soundverse {
+    client: songbind_soundverse::Client,
+    retry: RetryPolicy,
+    limits: StreamLimits,
+}
+
+impl Soundverse {
+    /// A client for `base_url` (e.g. [`songbind_soundverse::DEFAULT_BASE_URL`]).
+    pub fn new(base_url: &str, api_key: &Secret) -> Result<Self> {
+        Self::with_options(
+            base_url,
+            api_key,
+            &songbind_transport::HttpOptions::default(),
+        )
+    }
+
+    /// Like [`Soundverse::new`], with your own timeouts.
+    pub fn with_options(
+        base_url: &str,
+        api_key: &Secret,
+        options: &songbind_transport::HttpOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            client: songbind_soundverse::Client::with_options(base_url, api_key.expose(), options)?,
+            retry: RetryPolicy::default(),
+            limits: StreamLimits::default(),
+        })
+    }
+
+    /// Replaces the retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Replaces the stream limits (largest event, idle timeout).
+    pub fn stream_limits(mut self, limits: StreamLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The generated client underneath.
+    pub fn generated(&self) -> &songbind_soundverse::Client {
+        &self.client
+    }
+
+    /// Starts a generation and follows its stream.
+    pub async fn submit_generate(&self, request: &GenerateRequest) -> Result<Job> {
+        request.validate()?;
+        let body = request.to_wire();
+        let stream = self
+            .open(|| self.client.generate_song().body(body.clone()).send())
+            .await?;
+        self.job(stream).await
+    }
+
+    /// Starts an extension and follows its stream.
+    pub async fn submit_extend(&self, request: &ExtendRequest) -> Result<Job> {
+        request.validate()?;
+        let body = request.to_wire();
+        let stream = self
+            .open(|| self.client.extend_song().body(body.clone()).send())
+            .await?;
+        self.job(stream).await
+    }
+
+    /// Starts a remix and follows its stream.
+    pub async fn submit_remix(&self, request: &RemixRequest) -> Result<Job> {
+        request.validate()?;
+        let body = request.to_wire()?;
+        let stream = self
+            .open(|| self.client.remix_song().body(body.clone()).send())
+            .await?;
+        self.job(stream).await
+    }
+
+    /// Generates a song and waits for the whole answer (`/sync`).
+    pub async fn generate_sync(&self, request: &GenerateRequest) -> Result<JobOutput> {
+        request.validate()?;
+        let body = request.to_wire();
+        let answer = self
+            .retry
+            .run(Repeatable::OnlyIfNotTaken, |_| async {
+                match self
+                    .client
+                    .generate_song_sync()
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
+                    Ok(response) => Ok(response.into_inner()),
+                    Err(error) => Err(from_generated(PROVIDER, error).await),
+                }
+            })
+            .await?;
+        Ok(sync_output(answer))
+    }
+
+    /// Extends a song and waits for the whole answer (`/sync`).
+    pub async fn extend_sync(&self, request: &ExtendRequest) -> Result<JobOutput> {
+        request.validate()?;
+        let body = request.to_wire();
+        let answer = self
+            .retry
+            .run(Repeatable::OnlyIfNotTaken, |_| async {
+                match self
+                    .client
+                    .extend_song_sync()
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
+                    Ok(response) => Ok(response.into_inner()),
+                    Err(error) => Err(from_generated(PROVIDER, error).await),
+                }
+            })
+            .await?;
+        Ok(sync_output(answer))
+    }
+
+    /// The provider's view of a generation (`/status/generations/{id}`): an
+    /// open JSON object, since Soundverse does not publish its shape.
+    pub async fn status(&self, message_id: &str) -> Result<Map<String, Value>> {
+        validate::not_blank("message_id", message_id)?;
+        self.retry
+            .run(Repeatable::Safe, |_| async {
+                match self
+                    .client
+                    .get_generation_status()
+                    .message_id(message_id)
+                    .send()
+                    .await
+                {
+                    Ok(response) => Ok(response.into_inner().0),
+                    Err(error) => Err(from_generated(PROVIDER, error).await),
+                }
+            })
+            .await
+    }
+
+    /// Sends a streaming create (retried only while not taken) and wraps its body.
+    async fn open<F, Fut>(&self, send: F) -> Result<SoundverseEventStream>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<
+                Output = std::result::Result<
+                    songbind_soundverse::ResponseValue<songbind_soundverse::ByteStream>,
+                    songbind_soundverse::Error<types::ErrorBody>,
+                >,
+            >,
+    {
+        let response = self
+            .retry
+            .run(Repeatable::OnlyIfNotTaken, |_| async {
+                match send().await {
+                    Ok(response) => Ok(response),
+                    Err(error) => Err(from_generated(PROVIDER, error).await),
+                }
+            })
+            .await?;
+        Ok(SoundverseEventStream::with_limits(
+            response.into_inner().into_inner(),
+            self.limits,
+        ))
+    }
+
+    /// Reads the stream until the song has an id, then hands the rest to a [`Job`].
+    async fn job(&self, mut stream: SoundverseEventStream) -> Result<Job> {
+        let mut read = VecDeque::new();
+        let id = loop {
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    let id = chunk.message_id.clone().or_else(|| match &chunk.event {
+                        SoundverseEvent::JobCreated { job_id } => Some(job_id.clone()),
+                        _ => None,
+                    });
+                    let failed = matches!(chunk.event, SoundverseEvent::Failed { .. });
+                    read.push_back(Ok(chunk));
+                    if let Some(id) = id {
+                        break id;
+                    }
+                    if failed {
+                        break String::new();
+                    }
+                }
+                Some(Err(error)) => return Err(error),
+                None => {
+                    return Err(Error::StreamEndedEarly {
+                        provider: PROVIDER,
+                        message_id: None,
+                    });
+                }
+            }
+        };
+        let chunks = stream::iter(read).chain(stream);
+        let job_id = id.clone();
+        Ok(Job::new(
+            PROVIDER,
+            id,
+            Box::new(move |_poll_interval| {
+                let mut follower = Follower::new(job_id);
+                chunks
+                    .map(move |chunk| follower.events(chunk))
+                    .flat_map(stream::iter)
+                    .boxed()
+            }),
+        ))
+    }
+}
+
+/// Turns stream chunks into job events, tracking both versions.
+struct Follower {
+    id: String,
+    song: SongProgress,
+    announced: [bool; 2],
+    done: bool,
+}
+
+impl Follower {
+    fn new(id: String) -> Self {
+        Self {
+            id,
+            song: SongProgress::new(),
+            announced: [false; 2],
+            done: false,
+        }
+    }
+
+    fn events(&mut self, chunk: Result<SoundverseChunk>) -> Vec<Result<JobEvent>> {
+        if self.done {
+            return Vec::new();
+        }
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            // A garbled chunk is skipped; the stream goes on.
+            Err(Error::Decode { .. }) => return Vec::new(),
+            Err(error) => {
+                self.done = true;
+                return vec![Err(error)];
+            }
+        };
+        self.song.apply(&chunk);
+        if let Some(message_id) = &chunk.message_id {
+            self.id.clone_from(message_id);
+        }
+        let mut events = Vec::new();
+        match &chunk.event {
+            SoundverseEvent::Failed { error } => {
+                self.done = true;
+                return vec![Err(Error::JobFailed {
+                    provider: PROVIDER,
+                    id: self.id.clone(),
+                    message: error
+                        .clone()
+                        .unwrap_or_else(|| "the generation failed".to_owned()),
+                })];
+            }
+            SoundverseEvent::StreamingReady {
+                version,
+                stream_url,
+            } => events.push(Ok(JobEvent::StreamReady {
+                version: *version,
+                url: stream_url.clone(),
+            })),
+            SoundverseEvent::Progress { status, progress } => events.push(Ok(JobEvent::Stage {
+                stage: status.clone(),
+                progress: *progress,
+                version: None,
+            })),
+            SoundverseEvent::LyricsSections { .. } => {}
+            other => {
+                if let Some(stage) = stage_name(other, &chunk.raw) {
+                    events.push(Ok(JobEvent::Stage {
+                        stage,
+                        progress: None,
+                        version: chunk
+                            .raw
+                            .get("version")
+                            .and_then(Value::as_u64)
+                            .map(|v| v as u32),
+                    }));
+                }
+            }
+        }
+        for (slot, version) in self.song.versions.iter().enumerate() {
+            if let (false, Some(url)) = (self.announced[slot], &version.audio_url) {
+                self.announced[slot] = true;
+                events.push(Ok(JobEvent::Output(self.output(version.version, url))));
+            }
+        }
+        if self.song.is_complete() {
+            self.done = true;
+            let outputs = self
+                .song
+                .versions
+                .iter()
+                .filter_map(|v| v.audio_url.as_ref().map(|url| self.output(v.version, url)))
+                .collect();
+            events.push(Ok(JobEvent::Completed(JobOutput {
+                provider: PROVIDER,
+                id: self.id.clone(),
+                outputs,
+            })));
+        }
+        events
+    }
+
+    fn output(&self, version: u32, url: &str) -> Output {
+        Output {
+            title: self.song.song_name.clone(),
+            album_art: self.song.album_art.clone(),
+            ..Output::new(url, Some(version))
+        }
+    }
+}
+
+/// The stage name a job event reports for a chunk, if any.
+fn stage_name(event: &SoundverseEvent, raw: &Value) -> Option<String> {
+    let status = raw.get("status").and_then(Value::as_str);
+    match event {
+        SoundverseEvent::JobCreated { .. } => Some("job_created".to_owned()),
+        SoundverseEvent::Completed { .. } => Some("completed".to_owned()),
+        SoundverseEvent::Other { status, .. } => status.clone(),
+        _ => status.map(str::to_owned),
+    }
+}
+
+fn sync_output(answer: types::SyncSongResponse) -> JobOutput {
+    let outputs = answer
+        .audio_data
+        .iter()
+        .enumerate()
+        .filter_map(|(index, audio)| {
+            Some(Output {
+                title: audio.song_name.clone().or_else(|| answer.song_name.clone()),
+                album_art: answer.album_art.clone(),
+                ..Output::new(audio.audio_url.clone()?, Some(index as u32 + 1))
+            })
+        })
+        .collect();
+    JobOutput {
+        provider: PROVIDER,
+        id: answer.message_id.clone().unwrap_or_default(),
+        outputs,
+    }
+}

@@ -1,0 +1,279 @@
+//! Receiving provider webhooks safely.
+//!
+//! * SoundPiece signs its callbacks per [Standard Webhooks]:
+//!   [`SoundPieceWebhookVerifier`] checks the signature (constant time, every
+//!   `v1` signature of a rotation, a tolerance window with an injectable
+//!   clock) and decodes the `remix_song.ready|failed` events.
+//! * MusicGPT's deliveries carry no signature: [`MusicGptWebhook::parse`]
+//!   sorts them into conversion, lyrics and cover deliveries, and
+//!   [`confirm`] asks `/byId` whether the provider agrees before a result is
+//!   trusted.
+//! * Both providers may deliver the same event more than once:
+//!   [`SeenWebhookIds`] remembers recent ids in bounded memory.
+//!
+//! Errors are [`WebhookError`]s, which say what is wrong (a missing header, a
+//! stale timestamp, no matching signature) and never quote a secret; they
+//! convert into [`crate::Error`].
+//!
+//! [Standard Webhooks]: https://www.standardwebhooks.com/
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, truncate_raw};
+
+#[cfg(feature = "musicgpt")]
+pub mod musicgpt;
+#[cfg(feature = "soundpiece")]
+pub mod soundpiece;
+
+#[cfg(feature = "musicgpt")]
+pub use musicgpt::{
+    ConversionDelivery, CoverDelivery, LyricsDelivery, MusicGptWebhook, TimedLyricLine, confirm,
+};
+#[cfg(feature = "soundpiece")]
+pub use soundpiece::{
+    SoundPieceDelivery, SoundPieceWebhookEvent, SoundPieceWebhookVerifier, VerifiedWebhook,
+};
+
+/// Why a webhook delivery was refused or could not be read.
+///
+/// Every message names what is wrong; none quotes a secret or a signature.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// A header the scheme requires is absent.
+    #[error("missing header `{0}`")]
+    MissingHeader(&'static str),
+    /// A header is present but unusable.
+    #[error("header `{header}` is unusable: {reason}")]
+    InvalidHeader {
+        /// The header's name.
+        header: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The delivery is older than the tolerance allows: a replay, or clocks
+    /// that disagree.
+    #[error(
+        "the delivery is {} s old, beyond the {} s tolerance",
+        .age.as_secs(),
+        .tolerance.as_secs()
+    )]
+    TimestampTooOld {
+        /// How old the delivery's `webhook-timestamp` is.
+        age: Duration,
+        /// The tolerance in force.
+        tolerance: Duration,
+    },
+    /// The delivery is dated further in the future than the tolerance allows.
+    #[error(
+        "the delivery is dated {} s in the future, beyond the {} s tolerance",
+        .ahead.as_secs(),
+        .tolerance.as_secs()
+    )]
+    TimestampInFuture {
+        /// How far ahead of the clock the delivery's timestamp is.
+        ahead: Duration,
+        /// The tolerance in force.
+        tolerance: Duration,
+    },
+    /// `webhook-signature` holds no `v1,` entry (the only version defined).
+    #[error("header `webhook-signature` holds no `v1,` signature")]
+    NoSupportedSignature,
+    /// No `v1` signature matches the body: the secret is wrong, or the body,
+    /// id or timestamp was changed on the way.
+    #[error(
+        "none of the {checked} `v1` signature(s) matches (wrong secret, or the body, id or timestamp was altered)"
+    )]
+    SignatureMismatch {
+        /// How many `v1` signatures were checked.
+        checked: usize,
+    },
+    /// The webhook secret cannot be used. The secret itself is never shown.
+    #[error("the webhook secret is unusable: {reason}")]
+    InvalidSecret {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The body is not UTF-8, so it cannot be the JSON that was signed.
+    #[error("the body is not UTF-8")]
+    BodyNotUtf8,
+    /// The body (or a part of it) is not the shape the provider documents.
+    #[error("could not decode {what}: {reason}")]
+    InvalidPayload {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+        /// The text that failed (cut to 4 KiB).
+        raw: String,
+    },
+    /// A MusicGPT delivery disagrees with what `/byId` says.
+    #[error("MusicGPT conversion {conversion_id}: /byId does not confirm the delivery: {reason}")]
+    NotConfirmed {
+        /// The conversion the delivery was about.
+        conversion_id: String,
+        /// Where the delivery and the provider disagree.
+        reason: String,
+    },
+}
+
+impl WebhookError {
+    /// An [`WebhookError::InvalidPayload`], keeping a bounded part of `raw`.
+    #[cfg_attr(
+        not(any(feature = "soundpiece", feature = "musicgpt")),
+        allow(dead_code)
+    )]
+    pub(crate) fn payload(what: &'static str, reason: impl std::fmt::Display, raw: &str) -> Self {
+        WebhookError::InvalidPayload {
+            what,
+            reason: reason.to_string(),
+            raw: truncate_raw(raw),
+        }
+    }
+}
+
+impl From<WebhookError> for Error {
+    /// Undecodable bodies become [`Error::Decode`] (keeping the raw text);
+    /// everything else becomes [`Error::Webhook`] with the same message.
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::InvalidPayload { what, reason, raw } => Error::Decode {
+                what: what.to_owned(),
+                reason,
+                raw,
+            },
+            other => Error::Webhook(other),
+        }
+    }
+}
+
+/// Remembers the most recent webhook ids, to drop redeliveries.
+///
+/// Providers deliver at least once: SoundPiece retries with the same
+/// `webhook-id`, and MusicGPT may POST the same conversion twice (use its
+/// `conversion_id`). Memory stays bounded: past `capacity` distinct ids,
+/// the oldest one is forgotten. Share one between handlers behind a
+/// `Mutex`.
+///
+/// ```
+/// use songbind::webhook::SeenWebhookIds;
+///
+/// let mut seen = SeenWebhookIds::new(2);
+/// assert!(seen.first_time("msg_1"));
+/// assert!(!seen.first_time("msg_1")); // a redelivery: drop it
+/// assert!(seen.first_time("msg_2"));
+/// assert!(seen.first_time("msg_3")); // msg_1 is forgotten now
+/// assert_eq!(seen.len(), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SeenWebhookIds {
+    capacity: usize,
+    order: VecDeque<Arc<str>>,
+    ids: HashSet<Arc<str>>,
+}
+
+impl Default for SeenWebhookIds {
+    /// Room for 10 000 ids (about a megabyte with ids of 40-odd bytes).
+    fn default() -> Self {
+        Self::new(10_000)
+    }
+}
+
+impl SeenWebhookIds {
+    /// Remembers up to `capacity` ids (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            capacity,
+            order: VecDeque::new(),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// `true` the first time `id` is seen (process the delivery), `false`
+    /// for a redelivery still remembered (answer 2xx and drop it).
+    pub fn first_time(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        while self.order.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.ids.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        let id: Arc<str> = Arc::from(id);
+        self.order.push_back(Arc::clone(&id));
+        self.ids.insert(id);
+        true
+    }
+
+    /// Forgets `id`, so that a redelivery is processed again: call it when
+    /// handling a delivery failed after [`SeenWebhookIds::first_time`]
+    /// accepted it. Returns whether `id` was remembered.
+    pub fn forget(&mut self, id: &str) -> bool {
+        if !self.ids.remove(id) {
+            return false;
+        }
+        self.order.retain(|kept| &**kept != id);
+        true
+    }
+
+    /// Whether `id` is remembered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// How many ids are remembered.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The most ids remembered at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgotten_id_is_first_time_again() {
+        let mut seen = SeenWebhookIds::new(4);
+        assert!(seen.first_time("a"));
+        assert!(seen.forget("a"));
+        assert!(!seen.forget("a"));
+        assert!(seen.first_time("a"));
+        assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn zero_capacity_still_drops_an_immediate_redelivery() {
+        let mut seen = SeenWebhookIds::new(0);
+        assert_eq!(seen.capacity(), 1);
+        assert!(seen.first_time("a"));
+        assert!(!seen.first_time("a"));
+    }
+
+    #[test]
+    fn payload_errors_become_decode_errors() {
+        let error: Error = WebhookError::payload("a body", "bad", "{").into();
+        assert!(matches!(error, Error::Decode { ref raw, .. } if raw == "{"));
+        let error: Error = WebhookError::MissingHeader("webhook-id").into();
+        assert!(
+            matches!(error, Error::Webhook(ref text) if text.to_string().contains("webhook-id"))
+        );
+    }
+}

@@ -13,9 +13,9 @@ use futures::StreamExt;
 use songbind_musicgpt::ClientInfo;
 use songbind_musicgpt::types::{self, RemixMode};
 
-use crate::error::{Error, ProviderName, Result, from_generated};
+use crate::error::{Error, ProviderName, Result};
 use crate::job::{Job, JobEvent, JobOutput, Output};
-use crate::retry::{Repeatable, RetryPolicy};
+use crate::retry::{Repeatable, RetryPolicy, run_generated};
 use crate::secret::Secret;
 use crate::upload::{UploadAudio, post_remix};
 use crate::validate::{self, UrlRule};
@@ -160,21 +160,18 @@ impl MusicGpt {
     }
 
     async fn lookup(&self, by: Lookup<'_>) -> Result<types::Conversion> {
-        self.retry
-            .run(Repeatable::Safe, |_| async move {
-                let request = self.client.get_conversion_by_id().conversion_type("REMIX");
-                let request = match by {
-                    Lookup::Conversion(id) => request.conversion_id(id),
-                    Lookup::Task(id) => request.task_id(id),
-                };
-                match request.send().await {
-                    Ok(response) => response.into_inner().conversion.ok_or_else(|| {
-                        Error::decode("MusicGPT's /byId answer", "it holds no conversion", "")
-                    }),
-                    Err(error) => Err(from_generated(PROVIDER, error).await),
-                }
-            })
-            .await
+        let found = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
+            let request = self.client.get_conversion_by_id().conversion_type("REMIX");
+            match by {
+                Lookup::Conversion(id) => request.conversion_id(id),
+                Lookup::Task(id) => request.task_id(id),
+            }
+            .send()
+        })
+        .await?;
+        found
+            .conversion
+            .ok_or_else(|| Error::decode("MusicGPT's /byId answer", "it holds no conversion", ""))
     }
 
     fn job(&self, created: types::RemixResponse) -> Job {

@@ -128,6 +128,35 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// Sends a generated-client request under `policy`, mapping its errors to
+/// [`Error`] so they can be classified (and returned) like any other.
+#[cfg(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt"))]
+pub(crate) async fn run_generated<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    provider: crate::ProviderName,
+    repeatable: Repeatable,
+    send: F,
+) -> Result<T>
+where
+    E: serde::Serialize,
+    F: Fn() -> Fut,
+    Fut: Future<
+        Output = std::result::Result<
+            progenitor_client::ResponseValue<T>,
+            progenitor_client::Error<E>,
+        >,
+    >,
+{
+    policy
+        .run(repeatable, |_| async {
+            match send().await {
+                Ok(response) => Ok(response.into_inner()),
+                Err(error) => Err(crate::error::from_generated(provider, error).await),
+            }
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

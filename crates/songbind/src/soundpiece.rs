@@ -12,9 +12,9 @@ use futures::StreamExt;
 use songbind_soundpiece::types;
 use uuid::Uuid;
 
-use crate::error::{Error, ProviderName, Result, from_generated};
+use crate::error::{Error, ProviderName, Result};
 use crate::job::{Job, JobEvent, JobOutput, Output};
-use crate::retry::{Repeatable, RetryPolicy};
+use crate::retry::{Repeatable, RetryPolicy, run_generated};
 use crate::secret::Secret;
 use crate::validate::{self, UrlRule};
 
@@ -149,19 +149,11 @@ impl SoundPiece {
         request.validate()?;
         let key = request.idempotency_key.unwrap_or_else(Uuid::new_v4);
         let body = request.to_wire(key)?;
-        let created = self
-            .retry
-            .run(Repeatable::Safe, |_| {
-                let body = body.clone();
-                async move {
-                    match self.client.create_remix_song().body(body).send().await {
-                        Ok(response) => Ok(response.into_inner().remix_song),
-                        Err(error) => Err(from_generated(PROVIDER, error).await),
-                    }
-                }
-            })
-            .await?;
-        Ok(self.job(created))
+        let created = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
+            self.client.create_remix_song().body(body.clone()).send()
+        })
+        .await?;
+        Ok(self.job(created.remix_song))
     }
 
     /// Reads an operation; with `wait`, long-polls (about 20 s) until it is
@@ -173,17 +165,15 @@ impl SoundPiece {
                 "must look like op_ followed by 26 lowercase letters or digits",
             )
         })?;
-        self.retry
-            .run(Repeatable::Safe, |_| {
-                let id = id.clone();
-                async move {
-                    match self.client.get_remix_song().id(id).wait(wait).send().await {
-                        Ok(response) => Ok(response.into_inner().remix_song),
-                        Err(error) => Err(from_generated(PROVIDER, error).await),
-                    }
-                }
-            })
-            .await
+        let found = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
+            self.client
+                .get_remix_song()
+                .id(id.clone())
+                .wait(wait)
+                .send()
+        })
+        .await?;
+        Ok(found.remix_song)
     }
 
     /// A [`Job`] following an operation you already know (for example one

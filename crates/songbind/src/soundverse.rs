@@ -15,9 +15,9 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value};
 use songbind_soundverse::types;
 
-use crate::error::{Error, ProviderName, Result, from_generated};
+use crate::error::{Error, ProviderName, Result};
 use crate::job::{Job, JobEvent, JobOutput, Output};
-use crate::retry::{Repeatable, RetryPolicy};
+use crate::retry::{Repeatable, RetryPolicy, run_generated};
 use crate::secret::Secret;
 use crate::sse::{
     SongProgress, SoundverseChunk, SoundverseEvent, SoundverseEventStream, StreamLimits,
@@ -250,21 +250,10 @@ impl Soundverse {
     pub async fn generate_sync(&self, request: &GenerateRequest) -> Result<JobOutput> {
         request.validate()?;
         let body = request.to_wire();
-        let answer = self
-            .retry
-            .run(Repeatable::OnlyIfNotTaken, |_| async {
-                match self
-                    .client
-                    .generate_song_sync()
-                    .body(body.clone())
-                    .send()
-                    .await
-                {
-                    Ok(response) => Ok(response.into_inner()),
-                    Err(error) => Err(from_generated(PROVIDER, error).await),
-                }
-            })
-            .await?;
+        let answer = run_generated(&self.retry, PROVIDER, Repeatable::OnlyIfNotTaken, || {
+            self.client.generate_song_sync().body(body.clone()).send()
+        })
+        .await?;
         Ok(sync_output(answer))
     }
 
@@ -272,21 +261,10 @@ impl Soundverse {
     pub async fn extend_sync(&self, request: &ExtendRequest) -> Result<JobOutput> {
         request.validate()?;
         let body = request.to_wire();
-        let answer = self
-            .retry
-            .run(Repeatable::OnlyIfNotTaken, |_| async {
-                match self
-                    .client
-                    .extend_song_sync()
-                    .body(body.clone())
-                    .send()
-                    .await
-                {
-                    Ok(response) => Ok(response.into_inner()),
-                    Err(error) => Err(from_generated(PROVIDER, error).await),
-                }
-            })
-            .await?;
+        let answer = run_generated(&self.retry, PROVIDER, Repeatable::OnlyIfNotTaken, || {
+            self.client.extend_song_sync().body(body.clone()).send()
+        })
+        .await?;
         Ok(sync_output(answer))
     }
 
@@ -294,20 +272,14 @@ impl Soundverse {
     /// open JSON object, since Soundverse does not publish its shape.
     pub async fn status(&self, message_id: &str) -> Result<Map<String, Value>> {
         validate::not_blank("message_id", message_id)?;
-        self.retry
-            .run(Repeatable::Safe, |_| async {
-                match self
-                    .client
-                    .get_generation_status()
-                    .message_id(message_id)
-                    .send()
-                    .await
-                {
-                    Ok(response) => Ok(response.into_inner().0),
-                    Err(error) => Err(from_generated(PROVIDER, error).await),
-                }
-            })
-            .await
+        let status = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
+            self.client
+                .get_generation_status()
+                .message_id(message_id)
+                .send()
+        })
+        .await?;
+        Ok(status.0)
     }
 
     /// Sends a streaming create (retried only while not taken) and wraps its body.
@@ -321,17 +293,9 @@ impl Soundverse {
                 >,
             >,
     {
-        let response = self
-            .retry
-            .run(Repeatable::OnlyIfNotTaken, |_| async {
-                match send().await {
-                    Ok(response) => Ok(response),
-                    Err(error) => Err(from_generated(PROVIDER, error).await),
-                }
-            })
-            .await?;
+        let bytes = run_generated(&self.retry, PROVIDER, Repeatable::OnlyIfNotTaken, send).await?;
         Ok(SoundverseEventStream::with_limits(
-            response.into_inner().into_inner(),
+            bytes.into_inner(),
             self.limits,
         ))
     }

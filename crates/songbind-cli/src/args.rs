@@ -1,0 +1,438 @@
+//! The command line, declared with clap's derive API.
+//!
+//! `songbind [GLOBAL] <provider> <operation> [FLAGS]`. The global flags are
+//! `global = true`, so they work before or after the subcommands. clap checks
+//! only presence, types and which flags go together; the documented limits
+//! (lengths, ranges, URL rules) are checked by the `songbind` request types'
+//! `validate()`, so that each limit is written down in one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use songbind::Secret;
+use uuid::Uuid;
+
+/// One example command per operation, each a string literal so that help
+/// texts can be assembled from them with `concat!`.
+macro_rules! example {
+    (generate) => {
+        "songbind --mock soundverse generate --prompt \"A cheerful pop song about friendship\""
+    };
+    (generate_sync) => {
+        "songbind soundverse generate --prompt \"Lo-fi study beat\" --lyrics \"$(cat lyrics.txt)\" --sync --json"
+    };
+    (extend) => {
+        "songbind soundverse extend --audio-url https://example.com/song.mp3 --lyrics \"[Chorus]\" --extend-at 30000"
+    };
+    (soundverse_remix) => {
+        "songbind soundverse remix --song-reference-url https://example.com/song.mp3 --prompt \"jazz version\""
+    };
+    (soundpiece_remix) => {
+        "songbind soundpiece remix --source-url https://example.com/source.mp3 --lyrics \"[Verse]\" --prompt \"rock, male vocal\" --variations 2"
+    };
+    (musicgpt_file) => {
+        "songbind musicgpt remix --audio-file ./song.mp3 --prompt \"Create an upbeat pop remix\" --output-dir songs"
+    };
+    (musicgpt_url) => {
+        "songbind musicgpt remix --audio-path \"https://www.youtube.com/watch?v=example123\" --prompt \"Make it acoustic\" --mode OVER_INSTRUMENTAL"
+    };
+}
+
+/// Every example, as shown by `songbind -h` and at the top of `--help`.
+macro_rules! all_examples {
+    () => {
+        concat!(
+            "Examples (one per operation):\n  ",
+            example!(generate),
+            "\n  ",
+            example!(generate_sync),
+            "\n  ",
+            example!(extend),
+            "\n  ",
+            example!(soundverse_remix),
+            "\n  ",
+            example!(soundpiece_remix),
+            "\n  ",
+            example!(musicgpt_file),
+            "\n  ",
+            example!(musicgpt_url),
+        )
+    };
+}
+
+/// `songbind --help` (long form): the examples, the environment, the output
+/// and the exit statuses.
+const LONG_HELP: &str = concat!(
+    all_examples!(),
+    "
+
+Environment:
+  SOUNDVERSE_API_KEY, SOUNDPIECE_API_KEY, MUSICGPT_API_KEY
+      the provider's API key (when --api-key is not given); never printed
+  SOUNDVERSE_BASE_URL, SOUNDPIECE_BASE_URL, MUSICGPT_BASE_URL
+      the provider's base URL (when --base-url is not given), e.g. a proxy;
+      it may carry a path prefix
+  SONGBIND_MOCK_PACING
+      how fast time passes under --mock: `instant`, `realtime` (a song takes
+      about a minute, as with the real providers) or a factor such as 0.1;
+      default 0.05 (a song in a few seconds)
+
+Output:
+  The song's URLs (and files, with --output-dir) go to stdout; with --json,
+  one JSON object: {\"provider\", \"operation\", \"id\", \"idempotency_key\"
+  (SoundPiece), \"outputs\": [{\"url\", \"version\", \"title\", \"duration_secs\",
+  \"album_art\", \"lyrics\", \"expires_at\", \"stream_url\", \"file\"}]}, fields a
+  provider does not return left out. Progress bars go to stderr, only when it
+  is a terminal.
+
+Exit status:
+  0    the job finished (and every download with it)
+  1    it failed after a request was sent: the provider refused it (credits,
+       rate limit, content), the job failed, --timeout passed, a download failed
+  2    refused before any request was sent: a missing or invalid flag or
+       value, or no API key
+  130  interrupted (Ctrl-C)
+  Every failure is one line on stderr, with the provider's own message."
+);
+
+/// Typed clients for AI music APIs, as a command: generate, extend and remix
+/// songs with Soundverse, SoundPiece and MusicGPT.
+///
+/// Follows each job with live progress bars (on stderr, when it is a
+/// terminal) and ends by printing the song's URLs, or one JSON object with
+/// --json. --mock runs everything offline against a built-in emulator.
+#[derive(Debug, Parser)]
+#[command(
+    name = "songbind",
+    version,
+    propagate_version = true,
+    after_help = all_examples!(),
+    after_long_help = LONG_HELP,
+)]
+pub struct Cli {
+    /// Flags every operation takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The provider and its operation.
+    #[command(subcommand)]
+    pub command: ProviderCommand,
+}
+
+/// Flags every operation takes, before or after the subcommands.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The provider's base URL; may carry a path prefix [env: SOUNDVERSE_BASE_URL,
+    /// SOUNDPIECE_BASE_URL or MUSICGPT_BASE_URL; default: the provider's public API].
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "mock")]
+    pub base_url: Option<String>,
+
+    /// The provider's API key [env: SOUNDVERSE_API_KEY, SOUNDPIECE_API_KEY or
+    /// MUSICGPT_API_KEY]. Prefer the variable: a flag shows in the process list.
+    #[arg(long, global = true, value_name = "KEY", value_parser = parse_secret)]
+    pub api_key: Option<Secret>,
+
+    /// Print one JSON object on stdout at the end (progress stays on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Pause between two status polls, in seconds (MusicGPT; SoundPiece after
+    /// an early long-poll answer) [default: 5, or 0.25 with --mock].
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub poll_interval: Option<Duration>,
+
+    /// Give up when the job has not finished after this many seconds,
+    /// submission included (downloads are not counted) [default: no limit].
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub timeout: Option<Duration>,
+
+    /// Download every output into this directory (created if missing), as
+    /// `<id>-v<version>.<ext>`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Run against a built-in emulator of the provider, in this process: no
+    /// key, no network. SONGBIND_MOCK_PACING sets its speed.
+    #[arg(long, global = true)]
+    pub mock: bool,
+}
+
+/// The provider to talk to.
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Soundverse: generate, extend and remix songs (two versions each),
+    /// followed over their event stream.
+    Soundverse {
+        /// What to do.
+        #[command(subcommand)]
+        operation: SoundverseOperation,
+    },
+    /// SoundPiece: remix a track with new lyrics and style (idempotent,
+    /// long-polled).
+    #[command(name = "soundpiece")]
+    SoundPiece {
+        /// What to do.
+        #[command(subcommand)]
+        operation: SoundPieceOperation,
+    },
+    /// MusicGPT: remix a local file or a URL (two versions, polled).
+    #[command(name = "musicgpt")]
+    MusicGpt {
+        /// What to do.
+        #[command(subcommand)]
+        operation: MusicGptOperation,
+    },
+}
+
+/// Soundverse's operations.
+#[derive(Debug, Subcommand)]
+pub enum SoundverseOperation {
+    /// Generate a song from a prompt (`/v6/generate/song`).
+    #[command(after_help = concat!("Examples:\n  ", example!(generate), "\n  ", example!(generate_sync)))]
+    Generate(GenerateArgs),
+    /// Extend a song from a position (`/v6/extend/song`).
+    #[command(after_help = concat!("Example:\n  ", example!(extend)))]
+    Extend(ExtendArgs),
+    /// Remix a song (`/v7/generate/remix`, streamed only).
+    #[command(after_help = concat!("Example:\n  ", example!(soundverse_remix)))]
+    Remix(SoundverseRemixArgs),
+}
+
+/// `soundverse generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What the song should be (must not be empty).
+    #[arg(long)]
+    pub prompt: String,
+    /// Lyrics, with section markers such as `[Verse]` on their own lines;
+    /// written for you when left out.
+    #[arg(long)]
+    pub lyrics: Option<String>,
+    /// Wait for the whole answer in one request (`/sync`) instead of
+    /// following the event stream.
+    #[arg(long)]
+    pub sync: bool,
+}
+
+/// `soundverse extend`.
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    /// Public http(s) URL of the song to extend.
+    #[arg(long, value_name = "URL")]
+    pub audio_url: String,
+    /// Lyrics for the extension (must not be empty).
+    #[arg(long)]
+    pub lyrics: String,
+    /// Where to extend, in milliseconds (8000 to 420000).
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    pub extend_at: i64,
+    /// Style prompt.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Wait for the whole answer in one request (`/sync`).
+    #[arg(long)]
+    pub sync: bool,
+}
+
+/// `soundverse remix`: a prompt, lyrics, or both.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("direction").required(true).multiple(true).args(["prompt", "lyrics"])))]
+pub struct SoundverseRemixArgs {
+    /// Public http(s) URL of the song to remix (at most 10 MB, 10 to 350 s).
+    #[arg(long, value_name = "URL")]
+    pub song_reference_url: String,
+    /// Style prompt (at most 1024 characters).
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// New lyrics.
+    #[arg(long)]
+    pub lyrics: Option<String>,
+}
+
+/// SoundPiece's operations.
+#[derive(Debug, Subcommand)]
+pub enum SoundPieceOperation {
+    /// Remix a track with new lyrics and a style prompt (`PUT /v1/create.remix_song`).
+    #[command(after_help = concat!("Example:\n  ", example!(soundpiece_remix)))]
+    Remix(SoundPieceRemixArgs),
+}
+
+/// `soundpiece remix`.
+#[derive(Debug, Args)]
+pub struct SoundPieceRemixArgs {
+    /// Public http(s) URL of the track to remix.
+    #[arg(long, value_name = "URL")]
+    pub source_url: String,
+    /// Lyrics with section markers (1 to 3000 characters).
+    #[arg(long)]
+    pub lyrics: String,
+    /// Comma-separated style tags (1 to 1024 characters).
+    #[arg(long)]
+    pub prompt: String,
+    /// How many variations to make (1 to 3).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub variations: u8,
+    /// Idempotency key: the same key never creates a second operation, so a
+    /// command run again with it follows the first one [default: a new
+    /// one, printed with the result].
+    #[arg(long, value_name = "UUID")]
+    pub idempotency_key: Option<Uuid>,
+    /// HTTPS URL SoundPiece POSTs the signed result to (http for loopback hosts only).
+    #[arg(long, value_name = "URL")]
+    pub callback_url: Option<String>,
+}
+
+/// MusicGPT's operations.
+#[derive(Debug, Subcommand)]
+pub enum MusicGptOperation {
+    /// Remix a local file or a URL (`POST /Remix`).
+    #[command(after_help = concat!("Examples:\n  ", example!(musicgpt_file), "\n  ", example!(musicgpt_url)))]
+    Remix(MusicGptRemixArgs),
+}
+
+/// `musicgpt remix`: exactly one of `--audio-file` and `--audio-path`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("audio").required(true).args(["audio_file", "audio_path"])))]
+pub struct MusicGptRemixArgs {
+    /// A local audio file to upload (streamed, not read into memory).
+    #[arg(long, value_name = "PATH")]
+    pub audio_file: Option<PathBuf>,
+    /// The audio's URL (S3 or YouTube).
+    #[arg(long, value_name = "URL")]
+    pub audio_path: Option<String>,
+    /// What the remix should sound like (must not be empty).
+    #[arg(long)]
+    pub prompt: String,
+    /// Lyrics to sing.
+    #[arg(long)]
+    pub lyrics: Option<String>,
+    /// What to do with the audio.
+    #[arg(long, value_enum, ignore_case = true, default_value = "REMIX")]
+    pub mode: RemixModeArg,
+    /// Where MusicGPT POSTs its results.
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+}
+
+/// MusicGPT's remix modes, spelled as the provider spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RemixModeArg {
+    /// Remix the whole track.
+    #[value(name = "REMIX")]
+    Remix,
+    /// Regenerate parts of the track.
+    #[value(name = "INPAINT")]
+    Inpaint,
+    /// Sing over the track's instrumental.
+    #[value(name = "OVER_INSTRUMENTAL")]
+    OverInstrumental,
+}
+
+impl From<RemixModeArg> for songbind_musicgpt::types::RemixMode {
+    fn from(mode: RemixModeArg) -> Self {
+        match mode {
+            RemixModeArg::Remix => Self::Remix,
+            RemixModeArg::Inpaint => Self::Inpaint,
+            RemixModeArg::OverInstrumental => Self::OverInstrumental,
+        }
+    }
+}
+
+/// Reads a number of seconds (a float such as `0.5`) that must be positive.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "must be a number of seconds, such as 2 or 0.5".to_owned())?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err("must be more than 0 seconds".to_owned());
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| "must be a finite number of seconds".to_owned())
+}
+
+/// Wraps an API key at once, so that no `String` copy of it stays in the
+/// parsed arguments (whose `Debug` would show it).
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "songbind",
+            "soundverse",
+            "generate",
+            "--prompt",
+            "p",
+            "--json",
+            "--timeout",
+            "1.5",
+        ])
+        .unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.timeout, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn seconds_must_be_positive_and_finite() {
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["0", "-1", "NaN", "inf", "soon", "1e300"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_api_key_never_shows_in_debug_output() {
+        let cli = Cli::try_parse_from([
+            "songbind",
+            "--api-key",
+            "sk_do_not_print",
+            "soundpiece",
+            "remix",
+            "--source-url",
+            "https://example.com/a.mp3",
+            "--lyrics",
+            "l",
+            "--prompt",
+            "p",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("sk_do_not_print"));
+    }
+
+    #[test]
+    fn musicgpt_takes_exactly_one_audio_source() {
+        let base = ["songbind", "musicgpt", "remix", "--prompt", "p"];
+        assert!(Cli::try_parse_from(base).is_err());
+        let both = [
+            &base[..],
+            &["--audio-file", "a.mp3", "--audio-path", "https://x.y/a"],
+        ]
+        .concat();
+        assert!(Cli::try_parse_from(both).is_err());
+        let one = [
+            &base[..],
+            &["--audio-path", "https://x.y/a", "--mode", "inpaint"],
+        ]
+        .concat();
+        let cli = Cli::try_parse_from(one).unwrap();
+        let ProviderCommand::MusicGpt {
+            operation: MusicGptOperation::Remix(args),
+        } = cli.command
+        else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(args.mode, RemixModeArg::Inpaint);
+    }
+}

@@ -1,0 +1,146 @@
+//! `--output-dir`: every output downloaded at once, each with its own
+//! progress bar, as `<id>-v<version>.<ext>`.
+//!
+//! Names are built from the job id and the URL's extension with every
+//! character outside `[A-Za-z0-9_-]` replaced, so that an id or URL from the
+//! provider can never point outside the directory.
+
+use std::path::{Path, PathBuf};
+
+use songbind::Downloader;
+
+use crate::failure::{Failure, describe};
+use crate::output::Report;
+use crate::progress::JobProgress;
+
+/// Longest id kept in a file name.
+const MAX_ID_CHARS: usize = 80;
+
+/// Creates `dir` (and its parents) before anything is sent, so that a
+/// directory that cannot be written costs no job.
+pub async fn prepare(dir: &Path) -> Result<(), Failure> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Failure::invalid("--output-dir", format!("{}: {e}", dir.display())))
+}
+
+/// Downloads every output of `report` into `dir`, recording each file in
+/// the report. Every download is tried; the first failure is returned.
+pub async fn download_all(
+    dir: &Path,
+    report: &mut Report,
+    progress: &JobProgress,
+) -> Result<(), Failure> {
+    let downloader = Downloader::new();
+    let id = report.id.clone();
+    let jobs = report.outputs.iter().enumerate().map(|(index, output)| {
+        let version = output.version.unwrap_or(index as u32 + 1);
+        let path = dir.join(file_name(&id, version, &output.url));
+        let bar = progress.download_bar(&format!("v{version}"), &path.display().to_string());
+        let downloader = downloader.clone();
+        let url = output.url.clone();
+        async move {
+            let result = downloader
+                .download(&url, &path, |so_far, total| {
+                    if let Some(total) = total {
+                        bar.set_length(total);
+                    }
+                    bar.set_position(so_far);
+                })
+                .await;
+            match &result {
+                Ok(_) => bar.finish(),
+                Err(_) => bar.abandon_with_message("failed"),
+            }
+            result.map(|_| path).map_err(|error| {
+                Failure::Runtime(format!(
+                    "downloading v{version} from {url} failed: {}",
+                    describe(&error)
+                ))
+            })
+        }
+    });
+    let results = futures::future::join_all(jobs).await;
+    let mut first_failure = None;
+    for (output, result) in report.outputs.iter_mut().zip(results) {
+        match result {
+            Ok(path) => output.file = Some(path),
+            Err(failure) => {
+                first_failure.get_or_insert(failure);
+            }
+        }
+    }
+    first_failure.map_or(Ok(()), Err)
+}
+
+/// `<id>-v<version>.<ext>`, safe to join to a directory.
+fn file_name(id: &str, version: u32, url: &str) -> PathBuf {
+    let id: String = id
+        .chars()
+        .take(MAX_ID_CHARS)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let id = if id.is_empty() { "song".to_owned() } else { id };
+    PathBuf::from(format!("{id}-v{version}.{}", extension(url)))
+}
+
+/// The extension of the URL's last path segment (`wav`, `mp3`, `flac`), or
+/// `audio` when it has none that looks like one.
+fn extension(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let after_host = path.split_once("://").map_or(path, |(_, rest)| rest);
+    let last = after_host
+        .split_once('/')
+        .map_or("", |(_, path)| path)
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    match last.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            ext.to_ascii_lowercase()
+        }
+        _ => "audio".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_the_id_the_version_and_the_url() {
+        assert_eq!(
+            file_name("msg_1", 2, "http://h/files/a.WAV?sig=x"),
+            PathBuf::from("msg_1-v2.wav")
+        );
+        assert_eq!(
+            file_name("op_abc", 1, "https://cdn.example/x/y.flac#t"),
+            PathBuf::from("op_abc-v1.flac")
+        );
+    }
+
+    #[test]
+    fn ids_and_urls_cannot_leave_the_directory() {
+        let name = file_name("../../etc/passwd", 1, "http://h/../.bashrc");
+        assert_eq!(name, PathBuf::from("______etc_passwd-v1.audio"));
+        assert_eq!(name.components().count(), 1);
+        assert_eq!(
+            file_name("", 1, "http://h.example"),
+            PathBuf::from("song-v1.audio")
+        );
+        assert_eq!(
+            file_name("a/b", 1, "http://h/x.tar.gz/../y"),
+            PathBuf::from("a_b-v1.audio")
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! What a finished run prints on stdout: a short human summary ending with
+//! the song's URLs, or with `--json` one JSON object.
+//!
+//! The JSON object is this crate's own shape ([`Report`]), not a library
+//! type serialized as is, so that the command's output changes only when
+//! this file does.
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+
+use serde::Serialize;
+use songbind::{JobOutput, ProviderName};
+
+/// The result of a run, as `--json` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// `soundverse`, `soundpiece` or `musicgpt`.
+    pub provider: &'static str,
+    /// `generate`, `extend` or `remix`.
+    pub operation: &'static str,
+    /// The job's id at the provider (`msg_...`, `op_...`, a task id).
+    pub id: String,
+    /// SoundPiece's idempotency key: run the command again with it to
+    /// follow the same operation instead of starting another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Every output, in version order.
+    pub outputs: Vec<ReportOutput>,
+}
+
+/// One output of a [`Report`]: its URL and whatever else the provider said.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReportOutput {
+    /// Where to download it.
+    pub url: String,
+    /// Version (Soundverse, MusicGPT) or variation (SoundPiece), from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The track's title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Length in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
+    /// Album art or cover image URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub album_art: Option<String>,
+    /// The lyrics sung.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lyrics: Option<String>,
+    /// When the URL stops working (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Where it could be played while it was being finished (Soundverse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_url: Option<String>,
+    /// The downloaded file, with `--output-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+/// The name a provider has on the command line and in the report.
+pub fn provider_name(provider: ProviderName) -> &'static str {
+    match provider {
+        ProviderName::Soundverse => "soundverse",
+        ProviderName::SoundPiece => "soundpiece",
+        ProviderName::MusicGpt => "musicgpt",
+    }
+}
+
+impl Report {
+    /// The report of a finished job, with the stream URLs seen on the way.
+    pub fn new(
+        operation: &'static str,
+        done: JobOutput,
+        stream_urls: &BTreeMap<u32, String>,
+    ) -> Self {
+        let outputs = done
+            .outputs
+            .into_iter()
+            .map(|output| ReportOutput {
+                stream_url: output.version.and_then(|v| stream_urls.get(&v).cloned()),
+                url: output.url,
+                version: output.version,
+                title: output.title,
+                duration_secs: output.duration_secs,
+                album_art: output.album_art,
+                lyrics: output.lyrics,
+                expires_at: output.expires_at,
+                file: None,
+            })
+            .collect();
+        Self {
+            provider: provider_name(done.provider),
+            operation,
+            id: done.id,
+            idempotency_key: None,
+            outputs,
+        }
+    }
+
+    /// Prints the report on stdout: JSON (pretty on a terminal, one line
+    /// otherwise) or the human summary.
+    pub fn print(&self, json: bool) -> io::Result<()> {
+        let stdout = io::stdout();
+        let terminal = stdout.is_terminal();
+        let mut out = stdout.lock();
+        if json {
+            let text = if terminal {
+                serde_json::to_string_pretty(self)
+            } else {
+                serde_json::to_string(self)
+            }
+            .map_err(io::Error::other)?;
+            writeln!(out, "{text}")?;
+        } else {
+            out.write_all(self.summary().as_bytes())?;
+        }
+        out.flush()
+    }
+
+    /// The human summary: a heading, each output's details on one line,
+    /// then, last, each output's URL (and file, with `--output-dir`).
+    pub fn summary(&self) -> String {
+        let count = self.outputs.len();
+        let mut text = format!(
+            "{} {} {}: {count} output{}\n",
+            self.provider,
+            self.operation,
+            self.id,
+            if count == 1 { "" } else { "s" }
+        );
+        let label = |index: usize, output: &ReportOutput| {
+            format!("v{}", output.version.unwrap_or(index as u32 + 1))
+        };
+        for (index, output) in self.outputs.iter().enumerate() {
+            let mut details = Vec::new();
+            if let Some(title) = &output.title {
+                details.push(format!("title \"{title}\""));
+            }
+            if let Some(secs) = output.duration_secs {
+                details.push(format!("{secs:.1} s"));
+            }
+            if let Some(lyrics) = &output.lyrics {
+                let lines = lyrics.lines().filter(|l| !l.trim().is_empty()).count();
+                details.push(format!("lyrics of {lines} lines (--json prints them)"));
+            }
+            if let Some(expires) = &output.expires_at {
+                details.push(format!("URL expires {expires}"));
+            }
+            if let Some(art) = &output.album_art {
+                details.push(format!("album art {art}"));
+            }
+            if !details.is_empty() {
+                text.push_str(&format!(
+                    "  {}: {}\n",
+                    label(index, output),
+                    details.join(", ")
+                ));
+            }
+        }
+        if let Some(key) = &self.idempotency_key {
+            text.push_str(&format!("  idempotency key: {key}\n"));
+        }
+        for (index, output) in self.outputs.iter().enumerate() {
+            text.push_str(&format!("{:<4}{}", label(index, output), output.url));
+            if let Some(file) = &output.file {
+                text.push_str(&format!("  ->  {}", file.display()));
+            }
+            text.push('\n');
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use songbind::Output;
+
+    fn done() -> JobOutput {
+        JobOutput {
+            provider: ProviderName::Soundverse,
+            id: "msg_1".to_owned(),
+            outputs: vec![
+                Output {
+                    title: Some("Cheerful Pop".to_owned()),
+                    ..Output::new("http://x/v1.wav", Some(1))
+                },
+                Output::new("http://x/v2.wav", Some(2)),
+            ],
+        }
+    }
+
+    #[test]
+    fn json_names_provider_operation_id_and_outputs_and_skips_what_is_unknown() {
+        let streams = BTreeMap::from([(1, "http://x/s1.wav".to_owned())]);
+        let report = Report::new("generate", done(), &streams);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["provider"], "soundverse");
+        assert_eq!(json["operation"], "generate");
+        assert_eq!(json["id"], "msg_1");
+        assert_eq!(json["outputs"][0]["url"], "http://x/v1.wav");
+        assert_eq!(json["outputs"][0]["title"], "Cheerful Pop");
+        assert_eq!(json["outputs"][0]["stream_url"], "http://x/s1.wav");
+        assert!(json["outputs"][1].get("title").is_none());
+        assert!(json.get("idempotency_key").is_none());
+    }
+
+    #[test]
+    fn the_summary_ends_with_every_url() {
+        let summary = Report::new("generate", done(), &BTreeMap::new()).summary();
+        assert_eq!(
+            summary,
+            "soundverse generate msg_1: 2 outputs\n  \
+             v1: title \"Cheerful Pop\"\n\
+             v1  http://x/v1.wav\n\
+             v2  http://x/v2.wav\n"
+        );
+    }
+}

@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{Notify, watch};
@@ -159,6 +160,10 @@ async fn provider_middleware(
         None => state.take_fault(provider, &parts.method, &path),
     };
     if let Some(status) = fault.as_ref().and_then(Fault::status_code) {
+        // Read the rest of the body first: answering with an upload still
+        // unread closes the connection under the client (a reset), which then
+        // sees a broken pipe instead of the status the fault stands for.
+        discard(body).await;
         let mut response = provider.error(status, provider.fault_message(status));
         if let Some(Fault::Status {
             retry_after: Some(seconds),
@@ -188,4 +193,17 @@ async fn provider_middleware(
         std::future::pending::<()>().await;
     }
     response.into_response()
+}
+
+/// Reads and drops a request body (up to the largest body any route
+/// accepts), so that the answer sent instead of handling it reaches the client.
+async fn discard(body: Body) {
+    let mut chunks = body.into_data_stream();
+    let mut read = 0;
+    while let Some(Ok(chunk)) = chunks.next().await {
+        read += chunk.len();
+        if read > musicgpt::BODY_LIMIT {
+            break;
+        }
+    }
 }

@@ -1,0 +1,338 @@
+//! A campaign worker: an emulator of its own and the clients that talk to
+//! it, running one job at a time.
+//!
+//! Because a worker's emulator serves nobody else and its jobs run one after
+//! the other, everything the emulator records between the start and the end
+//! of a job (fault rules used, jobs created, requests received) belongs to
+//! that job alone: no rule can fire on another job's request and no count
+//! can mix two jobs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use songbind::musicgpt::{self, AudioInput, MusicGpt};
+use songbind::soundpiece::{self, SoundPiece};
+use songbind::soundverse::{self, Soundverse};
+use songbind::sse::StreamLimits;
+use songbind::{JobOutput, Secret, WaitOptions};
+use songbind_emulator::{Emulator, Pacing, Provider};
+
+use crate::ChaosError;
+use crate::judge::{self, Ended, Observed};
+use crate::plan::{FaultKind, JobPlan, Operation, SHORT_IDLE_TIMEOUT};
+use crate::report::JobRecord;
+
+/// Pause between two MusicGPT status polls (and after an early SoundPiece
+/// long-poll answer): a few polls per job at the default pacing.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The API keys the workers use; a key ending in `_no_credits` makes the
+/// emulator refuse every create with 402.
+const SOUNDVERSE_KEY: &str = "sv_chaos";
+const SOUNDPIECE_KEY: &str = "spk_chaos";
+const MUSICGPT_KEY: &str = "mgpt_chaos";
+const NO_CREDITS: &str = "_no_credits";
+
+/// The clients a job may use; cheap to clone (each holds a connection pool,
+/// shared by every job of the worker, as an application would).
+#[derive(Clone, Debug)]
+pub(crate) struct Clients {
+    soundverse: Soundverse,
+    soundverse_short_idle: Soundverse,
+    soundverse_no_credits: Soundverse,
+    soundpiece: SoundPiece,
+    soundpiece_no_credits: SoundPiece,
+    musicgpt: MusicGpt,
+    musicgpt_no_credits: MusicGpt,
+    /// Downloads outputs, with no API key (output URLs are public).
+    downloads: reqwest::Client,
+}
+
+impl Clients {
+    fn new(emulator: &Emulator) -> Result<Self, ChaosError> {
+        let key = |key: &str, broke: bool| {
+            Secret::from(if broke {
+                format!("{key}{NO_CREDITS}")
+            } else {
+                key.to_owned()
+            })
+        };
+        let soundverse = |broke| {
+            Soundverse::new(
+                &emulator.base_url(Provider::Soundverse),
+                &key(SOUNDVERSE_KEY, broke),
+            )
+        };
+        let soundpiece = |broke| {
+            SoundPiece::new(
+                &emulator.base_url(Provider::SoundPiece),
+                &key(SOUNDPIECE_KEY, broke),
+            )
+        };
+        let musicgpt = |broke| {
+            MusicGpt::new(
+                &emulator.base_url(Provider::MusicGpt),
+                &key(MUSICGPT_KEY, broke),
+            )
+        };
+        let downloads = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ChaosError::Client(songbind::Error::Transport(e)))?;
+        Ok(Self {
+            soundverse: soundverse(false)?,
+            soundverse_short_idle: soundverse(false)?.stream_limits(StreamLimits {
+                idle_timeout: Some(SHORT_IDLE_TIMEOUT),
+                ..StreamLimits::default()
+            }),
+            soundverse_no_credits: soundverse(true)?,
+            soundpiece: soundpiece(false)?,
+            soundpiece_no_credits: soundpiece(true)?,
+            musicgpt: musicgpt(false)?,
+            musicgpt_no_credits: musicgpt(true)?,
+            downloads,
+        })
+    }
+}
+
+/// What a job's task hands back when it ends on its own.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    /// The job's result, as the caller of `songbind` sees it.
+    pub(crate) result: songbind::Result<JobOutput>,
+    /// For each output of a successful job: its URL and whether it
+    /// downloaded as a WAV file (the reason when not).
+    pub(crate) downloads: Vec<(String, Result<(), String>)>,
+}
+
+/// A worker: its emulator, its clients and a scratch directory for uploads.
+pub(crate) struct Worker {
+    emulator: Emulator,
+    clients: Arc<Clients>,
+    scratch: tempfile::TempDir,
+    job_timeout: Duration,
+}
+
+impl Worker {
+    /// Starts the worker's emulator at `pacing` and builds its clients.
+    pub(crate) async fn start(pacing: Pacing, job_timeout: Duration) -> Result<Self, ChaosError> {
+        let emulator = Emulator::builder()
+            .pacing(pacing)
+            .start()
+            .await
+            .map_err(ChaosError::Emulator)?;
+        let clients = Arc::new(Clients::new(&emulator)?);
+        let scratch = tempfile::Builder::new()
+            .prefix("songbind-chaos-")
+            .tempdir()
+            .map_err(|source| ChaosError::Scratch {
+                path: std::env::temp_dir().display().to_string(),
+                source,
+            })?;
+        Ok(Self {
+            emulator,
+            clients,
+            scratch,
+            job_timeout,
+        })
+    }
+
+    /// Runs one job under its fault and judges how it ended.
+    pub(crate) async fn run(&self, plan: &JobPlan) -> Result<JobRecord, ChaosError> {
+        let upload = self.prepare_upload(plan).await?;
+        self.emulator.clear_faults();
+        let jobs_before = jobs_created(&self.emulator);
+        let requests_before = self.emulator.received().len();
+        for rule in plan.fault_rules() {
+            self.emulator.inject(rule);
+        }
+        let started = Instant::now();
+        let mut task = tokio::spawn(attempt(
+            Arc::clone(&self.clients),
+            plan.clone(),
+            upload.clone(),
+        ));
+        let ended = match tokio::time::timeout(self.job_timeout, &mut task).await {
+            Err(_) => {
+                task.abort();
+                let _ = task.await;
+                Ended::Hang(self.job_timeout)
+            }
+            Ok(Err(error)) if error.is_panic() => Ended::Panic(panic_message(error.into_panic())),
+            Ok(Err(error)) => Ended::Panic(format!("the job's task stopped: {error}")),
+            Ok(Ok(attempt)) => Ended::Finished(attempt),
+        };
+        let elapsed = started.elapsed();
+        self.emulator.clear_faults();
+        if let Some(path) = upload {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        let jobs_after = jobs_created(&self.emulator);
+        let requests = self
+            .emulator
+            .received()
+            .into_iter()
+            .skip(requests_before)
+            .collect();
+        let observed = Observed {
+            jobs_created: Provider::ALL
+                .iter()
+                .zip(jobs_before.iter().zip(jobs_after))
+                .map(|(provider, (before, after))| (*provider, after.saturating_sub(*before)))
+                .collect(),
+            requests,
+            root_url: self.emulator.root_url().to_owned(),
+        };
+        Ok(judge::judge(plan, ended, &observed, elapsed))
+    }
+
+    /// Writes the file a MusicGPT upload job sends (in the worker's scratch
+    /// directory, removed after the job).
+    async fn prepare_upload(&self, plan: &JobPlan) -> Result<Option<PathBuf>, ChaosError> {
+        if plan.operation != Operation::MusicGptRemixFile {
+            return Ok(None);
+        }
+        let extension = if plan.index.is_multiple_of(2) {
+            "mp3"
+        } else {
+            "wav"
+        };
+        let path = self
+            .scratch
+            .path()
+            .join(format!("job-{}.{extension}", plan.index));
+        let bytes: Vec<u8> = (0..plan.upload_bytes).map(|i| (i % 251) as u8).collect();
+        tokio::fs::write(&path, bytes)
+            .await
+            .map_err(|source| ChaosError::Scratch {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Some(path))
+    }
+}
+
+fn jobs_created(emulator: &Emulator) -> [usize; 3] {
+    Provider::ALL.map(|provider| emulator.jobs_created(provider))
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// The job itself, as a caller of `songbind` would write it: submit, wait,
+/// then (on success) download every output.
+async fn attempt(clients: Arc<Clients>, plan: JobPlan, upload: Option<PathBuf>) -> Attempt {
+    let result = submit_and_wait(&clients, &plan, upload).await;
+    let mut downloads = Vec::new();
+    if let Ok(output) = &result {
+        for output in &output.outputs {
+            let fetched = download_wav(&clients.downloads, &output.url).await;
+            downloads.push((output.url.clone(), fetched));
+        }
+    }
+    Attempt { result, downloads }
+}
+
+async fn submit_and_wait(
+    clients: &Clients,
+    plan: &JobPlan,
+    upload: Option<PathBuf>,
+) -> songbind::Result<JobOutput> {
+    let wait = WaitOptions::default().poll_interval(POLL_INTERVAL);
+    let no_credits = plan.fault == FaultKind::NoCredits;
+    let soundverse = if no_credits {
+        &clients.soundverse_no_credits
+    } else if matches!(plan.fault, FaultKind::StallPastIdle { .. }) {
+        &clients.soundverse_short_idle
+    } else {
+        &clients.soundverse
+    };
+    let lyrics = plan.send_lyrics.then(|| plan.lyrics.clone());
+    let generate = || soundverse::GenerateRequest {
+        lyrics: lyrics.clone(),
+        ..soundverse::GenerateRequest::new(plan.prompt.clone())
+    };
+    let extend = || soundverse::ExtendRequest {
+        audio_url: format!("https://example.com/chaos/{}.mp3", plan.index),
+        lyrics: plan.lyrics.clone(),
+        extend_at_ms: plan.extend_at_ms,
+        prompt: Some(plan.prompt.clone()),
+    };
+    match plan.operation {
+        Operation::SoundverseGenerate => {
+            let job = soundverse.submit_generate(&generate()).await?;
+            job.wait(&wait).await
+        }
+        Operation::SoundverseExtend => {
+            let job = soundverse.submit_extend(&extend()).await?;
+            job.wait(&wait).await
+        }
+        Operation::SoundverseRemix => {
+            let request = soundverse::RemixRequest {
+                song_reference_url: format!("https://example.com/chaos/{}.mp3", plan.index),
+                prompt: Some(plan.prompt.clone()),
+                lyrics: lyrics.clone(),
+                ..soundverse::RemixRequest::default()
+            };
+            let job = soundverse.submit_remix(&request).await?;
+            job.wait(&wait).await
+        }
+        Operation::SoundverseGenerateSync => soundverse.generate_sync(&generate()).await,
+        Operation::SoundverseExtendSync => soundverse.extend_sync(&extend()).await,
+        Operation::SoundPieceRemix => {
+            let client = if no_credits {
+                &clients.soundpiece_no_credits
+            } else {
+                &clients.soundpiece
+            };
+            let request = soundpiece::RemixRequest {
+                n_variations: plan.n_variations,
+                ..soundpiece::RemixRequest::new(
+                    format!("https://example.com/chaos/{}.mp3", plan.index),
+                    plan.lyrics.clone(),
+                    plan.prompt.clone(),
+                )
+            };
+            let job = client.submit_remix(&request).await?;
+            job.wait(&wait).await
+        }
+        Operation::MusicGptRemixFile | Operation::MusicGptRemixUrl => {
+            let client = if no_credits {
+                &clients.musicgpt_no_credits
+            } else {
+                &clients.musicgpt
+            };
+            let audio = match upload {
+                Some(path) => AudioInput::File(path),
+                None => AudioInput::Url(format!("https://example.com/chaos/{}.mp3", plan.index)),
+            };
+            let request = musicgpt::RemixRequest {
+                lyrics,
+                ..musicgpt::RemixRequest::new(audio, plan.prompt.clone())
+            };
+            let job = client.submit_remix(&request).await?;
+            job.wait(&wait).await
+        }
+    }
+}
+
+/// Fetches `url` and checks that a WAV file came back.
+async fn download_wav(http: &reqwest::Client, url: &str) -> Result<(), String> {
+    let response = http.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if body.get(..4) == Some(b"RIFF".as_slice()) && body.get(8..12) == Some(b"WAVE".as_slice()) {
+        Ok(())
+    } else {
+        Err(format!("{} bytes that are not a WAV file", body.len()))
+    }
+}

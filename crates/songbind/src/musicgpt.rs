@@ -268,13 +268,19 @@ impl MusicGpt {
                 }
                 "ERROR" | "FAILED" => {
                     state.done = true;
+                    // The job is the task (as on success); the message names
+                    // the conversion that failed.
+                    let reason = conversion
+                        .status_msg
+                        .clone()
+                        .unwrap_or_else(|| format!("ended {status}"));
                     events.push(Err(Error::JobFailed {
                         provider: PROVIDER,
-                        id: tracked.id.clone(),
-                        message: conversion
-                            .status_msg
-                            .clone()
-                            .unwrap_or_else(|| format!("conversion ended {status}")),
+                        id: state.task_id.clone(),
+                        message: format!(
+                            "conversion {} (version {}): {reason}",
+                            tracked.id, tracked.version
+                        ),
                     }));
                     return Some((events, state));
                 }

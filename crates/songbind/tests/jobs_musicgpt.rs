@@ -207,8 +207,12 @@ async fn a_failing_conversion_ends_the_job_with_its_message() {
         ))
         .await
         .unwrap();
+    let task_id = job.id().to_owned();
     let error = job.wait(&options()).await.unwrap_err();
-    assert!(matches!(error, Error::JobFailed { .. }), "{error:?}");
+    assert!(
+        matches!(&error, Error::JobFailed { id, message, .. } if *id == task_id && message.contains("conversion")),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]

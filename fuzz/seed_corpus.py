@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under fuzz/corpus/<target>/seed-* from the
+examples in specs/*.yaml (see FUZZING.md for each target's input layout).
+
+Run from anywhere: `python3 fuzz/seed_corpus.py` (needs PyYAML). It rewrites
+only the seed-* files; what libFuzzer adds to a corpus is left alone (and
+ignored by git).
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import pathlib
+
+import yaml
+
+FUZZ = pathlib.Path(__file__).resolve().parent
+SPECS = FUZZ.parent / "specs"
+
+# Must match KEY, DEFAULT_NOW in fuzz_targets/soundpiece_webhook.rs.
+KEY = b"songbind fuzzing key, 32 bytes!!"
+NOW = 1736935200
+
+
+def spec(name):
+    with open(SPECS / f"{name}.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def write(target, name, data):
+    folder = FUZZ / "corpus" / target
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"seed-{name}").write_bytes(data)
+
+
+# ---- sse_decoder: [limit byte][cut count][2 bytes per cut][body] -------------
+
+
+def sse_input(body, cuts=(), limit=0xFF):
+    head = bytes([limit, len(cuts)])
+    for cut in cuts:
+        head += (cut % 65536).to_bytes(2, "little")
+    return head + body
+
+
+def sse_seeds():
+    examples = spec("soundverse")["components"]["examples"]
+    v6 = "".join(e["value"] for k, e in examples.items() if k.startswith("v6_"))
+    v7 = "".join(e["value"] for k, e in examples.items() if k.startswith("v7_"))
+    v6 += 'data: {"status": "completed", "version": 2, "audio_url": "https://a/2.mp3", "isComplete": true}\n\n'
+    write("sse_decoder", "v6-stream", sse_input(v6.encode()))
+    write("sse_decoder", "v7-stream", sse_input(v7.encode()))
+    # CRLF, a byte order mark, keepalives, field lines, a named event with
+    # multi-line data, a failure; cut inside the BOM, a CRLF and a UTF-8 char.
+    mixed = (
+        "\ufeff: keepalive\r\n\r\n"
+        "event: job_created\r\nid: 1\r\nretry: 1000\r\n"
+        'data: {"job_id":\r\ndata: "job_1"}\r\n\r\n'
+        'data: {"status": "validated", "message_id": "m1", "song_name": "Caf\u00e9 \U0001f3b5"}\r\n\r\n'
+        "data: not json\r\n\r\n"
+        'data: {"status": "failed", "error": "GPU lost"}\r\r'
+    ).encode()
+    crlf = mixed.index(b"\r\n\r\n")
+    char = mixed.index("\u00e9".encode())
+    write("sse_decoder", "mixed-cut", sse_input(mixed, cuts=(1, crlf + 1, char + 1), limit=40))
+    # An event bigger than a small limit (16 + 8 * 4 = 48 bytes).
+    write(
+        "sse_decoder",
+        "over-limit",
+        sse_input(b'data: {"status": "running", "progress": 50, "pad": "' + b"x" * 64 + b'"}\n\n', limit=4),
+    )
+
+
+# ---- soundpiece_webhook: header lines, blank line, body -----------------------
+
+
+def signature(msg_id, timestamp, body):
+    mac = hmac.new(KEY, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+def delivery(headers, body):
+    return "".join(f"{k}: {v}\n" for k, v in headers).encode() + b"\n" + body
+
+
+def soundpiece_seeds():
+    schemas = spec("soundpiece")["components"]["schemas"]
+    ready = compact(schemas["RemixSongWebhook"]["example"])
+    song = schemas["RemixSongWebhook"]["example"]["data"]["remix_song"]
+    failed = compact(
+        {
+            "type": "remix_song.failed",
+            "data": dict(song, status="failed", outputs=[], error={"message": "source unreachable"}),
+        }
+    )
+    base = [("webhook-id", "msg_2mQx8bV9"), ("webhook-timestamp", str(NOW))]
+    write("soundpiece_webhook", "ready-signed-by-harness", delivery(base + [("x-fuzz-sign", "1")], ready))
+    # Signed here: a secret rotation (a stale v1 entry first, then the good one).
+    good = signature("msg_2mQx8bV9", NOW, ready)
+    write(
+        "soundpiece_webhook",
+        "ready-presigned-rotation",
+        delivery(base + [("webhook-signature", f"v1,c3RhbGU= {good}"), ("x-fuzz-now", str(NOW + 30))], ready),
+    )
+    write(
+        "soundpiece_webhook",
+        "failed-bare-data",
+        delivery(base + [("x-fuzz-sign", "1"), ("x-fuzz-tolerance", "60")], failed),
+    )
+    write(
+        "soundpiece_webhook",
+        "stale",
+        delivery(base + [("x-fuzz-sign", "1"), ("x-fuzz-now", str(NOW + 301))], ready),
+    )
+    write(
+        "soundpiece_webhook",
+        "unknown-type",
+        delivery(
+            base + [("webhook-signature", "v2,abc"), ("x-fuzz-sign", "1")],
+            compact({"type": "remix_song.progress", "data": {"id": "op_1"}}),
+        ),
+    )
+
+
+# ---- musicgpt_webhook: the body ----------------------------------------------
+
+
+def musicgpt_seeds():
+    schemas = spec("musicgpt")["components"]["schemas"]
+    payload = schemas["WebhookPayload"]["example"]
+    write("musicgpt_webhook", "conversion", compact(payload))
+    write(
+        "musicgpt_webhook",
+        "lyrics",
+        compact(
+            {
+                "conversion_type": "Lyrics",
+                "task_id": payload["task_id"],
+                "lyrics": payload["lyrics"],
+                "lyrics_timestamped": payload["lyrics_timestamped"],
+            }
+        ),
+    )
+    write(
+        "musicgpt_webhook",
+        "cover",
+        compact({"conversion_type": "Cover", "task_id": payload["task_id"], "image_path": "https://x/c.png"}),
+    )
+    write(
+        "musicgpt_webhook",
+        "failed",
+        compact({"success": False, "conversion_id": "c1", "reason": "flagged", "lyrics_timestamped": ""}),
+    )
+    # The timed lyrics alone (the target also decodes its input as them).
+    timed = json.loads(payload["lyrics_timestamped"])[:3]
+    write("musicgpt_webhook", "timed-lyrics", compact(timed))
+
+
+# ---- lyrics_parser: the text -------------------------------------------------
+
+
+def lyrics_seeds():
+    concrete = spec("soundpiece")["paths"]["/v1/create.remix_song"]["put"]["requestBody"]["content"][
+        "application/json"
+    ]["examples"]["concrete_example"]["value"]["lyrics"]
+    write("lyrics_parser", "soundpiece-page", concrete.encode())
+    musicgpt = spec("musicgpt")["components"]["schemas"]["WebhookPayload"]["example"]["lyrics"]
+    write("lyrics_parser", "musicgpt-numbered", musicgpt.encode())
+    write(
+        "lyrics_parser",
+        "tolerant",
+        "spoken intro\r\n\r\n[ verse 2 ]\r\nla\tla\r[Pre-Chorus]\n[laughs] oh\n[Verse +7]\n[]\n[a] [b]\n[Instrumental]".encode(),
+    )
+
+
+if __name__ == "__main__":
+    sse_seeds()
+    soundpiece_seeds()
+    musicgpt_seeds()
+    lyrics_seeds()
+    for target in sorted((FUZZ / "corpus").iterdir()):
+        seeds = sorted(target.glob("seed-*"))
+        print(f"{target.name}: {len(seeds)} seeds, {sum(s.stat().st_size for s in seeds)} bytes")

@@ -159,12 +159,11 @@ impl SoundPiece {
     /// Reads an operation; with `wait`, long-polls (about 20 s) until it is
     /// ready or failed.
     pub async fn get(&self, id: &str, wait: bool) -> Result<types::RemixSong> {
-        let id: types::GetRemixSongId = id.parse().map_err(|_| {
-            Error::validation(
-                "id",
-                "must look like op_ followed by 26 lowercase letters or digits",
-            )
-        })?;
+        // Only an empty id is refused: an id the provider returned is never
+        // second-guessed (the spec keeps the documented format as a description).
+        let id: types::GetRemixSongId = id
+            .parse()
+            .map_err(|e: types::error::ConversionError| Error::validation("id", e.to_string()))?;
         let found = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
             self.client
                 .get_remix_song()

@@ -11,7 +11,7 @@
 //!   (outputs and error null) and answers `200 {"remix_song": {...}}`.
 //!   The same `idempotency_key` with the same request answers the original
 //!   response body byte for byte and creates nothing; with a different request
-//!   it is refused (422). Check and creation happen under one lock, so two
+//!   it is refused (409). Check and creation happen under one lock, so two
 //!   concurrent identical PUTs create exactly one operation.
 //! * `GET /v1/create.remix_song?id=op_...&wait=true|false` answers the
 //!   operation's current state; with `wait=true` it long-polls (up to 20 s,
@@ -43,9 +43,10 @@
 //! Assumed: the same idempotency key "with the same body" means a body that
 //! decodes to the same typed request (key order, whitespace, an omitted
 //! `n_variations` versus `1`, and `callback_url` null versus absent do not matter).
-//! Assumed: reusing an idempotency key with a different request is refused with
-//! `422 {"detail": "idempotency_key <k> was already used with a different request"}`
-//! (the status is not documented).
+//! Assumed (as the spec's `idempotency_conflict` example does): reusing an
+//! idempotency key with a different request is refused with `409 {"detail":
+//! "This idempotency_key was already used with a different request body."}`
+//! (the provider's notes do not say).
 //! Assumed: `callback_url` must be https, but plain http is accepted for loopback
 //! hosts (127.0.0.0/8, `localhost`, `::1`) so that local receivers can be used.
 //! Assumed: `source.url` must be an absolute http or https URL with a host; the
@@ -123,6 +124,12 @@ const OUTPUT_DURATION_SECS: f64 = 1.0;
 
 /// Largest request body read (bigger ones answer 413).
 const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The `detail` of the 409 answering a reused `idempotency_key` with a
+/// different request: the spec's `idempotency_conflict` example
+/// (`specs/soundpiece.yaml`, under `ClientError`).
+const IDEMPOTENCY_CONFLICT: &str =
+    "This idempotency_key was already used with a different request body.";
 
 /// SoundPiece's operations and idempotency records, shared by its handlers.
 #[derive(Debug, Default)]
@@ -240,10 +247,7 @@ async fn create_remix_song(AxumState(state): AxumState<Arc<State>>, request: Req
         let mut inner = state.lock(&state.soundpiece.inner);
         if let Some(replay) = inner.by_key.get(&key) {
             if replay.request != request {
-                return PROVIDER.error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &format!("idempotency_key {key} was already used with a different request"),
-                );
+                return PROVIDER.error(StatusCode::CONFLICT, IDEMPOTENCY_CONFLICT);
             }
             (replay.response.clone(), None)
         } else {

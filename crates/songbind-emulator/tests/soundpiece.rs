@@ -337,19 +337,24 @@ async fn same_key_and_same_request_replays_the_byte_identical_original_response(
     Ok(())
 }
 
+/// The spec's `idempotency_conflict` example: the body of the 409.
+const IDEMPOTENCY_CONFLICT: &str =
+    "This idempotency_key was already used with a different request body.";
+
 #[tokio::test]
-async fn same_key_with_a_different_request_is_refused_with_422() -> Result<()> {
+async fn same_key_with_a_different_request_is_a_409_conflict_and_the_same_request_still_replays()
+-> Result<()> {
     let emulator = Emulator::start_for_tests().await?;
     let body = body();
-    create_id(&emulator, &body).await?;
+    let (status, original) = put_raw(&emulator, &serde_json::to_vec(&body)?).await?;
+    assert_eq!(status, StatusCode::OK);
     let mut changed = body.clone();
     changed["prompt"] = json!("jazz, mellow");
-    let (status, answer) = put_json(&emulator, &changed).await?;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let key = body["idempotency_key"].as_str().context("key")?;
+    let (status, answer) = put_raw(&emulator, &serde_json::to_vec(&changed)?).await?;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer:?}");
     assert_eq!(
-        answer,
-        json!({ "detail": format!("idempotency_key {key} was already used with a different request") })
+        serde_json::from_slice::<Value>(&answer)?,
+        json!({ "detail": IDEMPOTENCY_CONFLICT })
     );
 
     // The generated client decodes it as a string detail.
@@ -362,12 +367,45 @@ async fn same_key_with_a_different_request_is_refused_with_422() -> Result<()> {
     let ClientError::ErrorResponse(response) = error else {
         return Err(anyhow!("expected an error response, got {error:?}"));
     };
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(matches!(
         &response.detail,
-        Some(ErrorDetail::String(text)) if text.contains(key)
+        Some(ErrorDetail::String(text)) if text == IDEMPOTENCY_CONFLICT
     ));
+
+    // The conflicts changed nothing: the original request still replays the
+    // original answer byte for byte, and only one operation exists.
+    let (status, replay) = put_raw(&emulator, &serde_json::to_vec(&body)?).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(replay, original);
     assert_eq!(emulator.jobs_created(Provider::SoundPiece), 1);
+    let puts = emulator
+        .received()
+        .iter()
+        .filter(|r| r.method == Method::PUT)
+        .count();
+    assert_eq!(puts, 4, "one create, two conflicts, one replay");
+    Ok(())
+}
+
+#[test]
+fn the_conflict_text_is_the_spec_example() -> Result<()> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../specs/soundpiece.yaml");
+    let spec = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let example = spec
+        .split_once("idempotency_conflict:")
+        .context("the spec has no idempotency_conflict example")?
+        .1;
+    let value = example
+        .split_once("value:")
+        .context("the example has no value")?
+        .1;
+    let detail = value
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("detail:"))
+        .context("the example has no detail")?
+        .trim();
+    assert_eq!(detail, IDEMPOTENCY_CONFLICT);
     Ok(())
 }
 

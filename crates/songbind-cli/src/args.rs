@@ -147,9 +147,17 @@ pub struct GlobalArgs {
     pub timeout: Option<Duration>,
 
     /// Download every output into this directory (created if missing), as
-    /// `<id>-v<version>.<ext>`.
+    /// `<id>-v<version>.<ext>`. A file already there is never replaced: that
+    /// download fails (exit 1) and the file is left as it was, unless --force
+    /// is given.
     #[arg(long, global = true, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+
+    /// With --output-dir: replace files that already exist there (and a
+    /// partial `<name>.part` left by an interrupted download). Symbolic links
+    /// in place of a `.part` file are never followed, even with --force.
+    #[arg(long, global = true)]
+    pub force: bool,
 
     /// Run against a built-in emulator of the provider, in this process: no
     /// key, no network. SONGBIND_MOCK_PACING sets its speed.

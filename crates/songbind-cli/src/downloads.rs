@@ -4,10 +4,15 @@
 //! Names are built from the job id and the URL's extension with every
 //! character outside `[A-Za-z0-9_-]` replaced, so that an id or URL from the
 //! provider can never point outside the directory.
+//!
+//! A file already in the directory is never replaced without `--force`
+//! (the library's `Downloader::overwrite`): that download fails, naming the
+//! file and `--force`, and the file is left as it was.
 
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use songbind::Downloader;
+use songbind::{Downloader, Error};
 
 use crate::failure::{Failure, describe};
 use crate::output::Report;
@@ -25,13 +30,15 @@ pub async fn prepare(dir: &Path) -> Result<(), Failure> {
 }
 
 /// Downloads every output of `report` into `dir`, recording each file in
-/// the report. Every download is tried; the first failure is returned.
+/// the report; files already there are replaced only with `force`. Every
+/// download is tried; the first failure is returned.
 pub async fn download_all(
     dir: &Path,
     report: &mut Report,
     progress: &JobProgress,
+    force: bool,
 ) -> Result<(), Failure> {
-    let downloader = Downloader::new();
+    let downloader = Downloader::new().overwrite(force);
     let id = report.id.clone();
     let jobs = report.outputs.iter().enumerate().map(|(index, output)| {
         let version = output.version.unwrap_or(index as u32 + 1);
@@ -55,7 +62,7 @@ pub async fn download_all(
             result.map(|_| path).map_err(|error| {
                 Failure::Runtime(format!(
                     "downloading v{version} from {url} failed: {}",
-                    describe(&error)
+                    explain(&error)
                 ))
             })
         }
@@ -71,6 +78,17 @@ pub async fn download_all(
         }
     }
     first_failure.map_or(Ok(()), Err)
+}
+
+/// What went wrong, in the command's terms: a file in the way says to pass
+/// `--force` (the library's own message names `overwrite(true)`).
+fn explain(error: &Error) -> String {
+    match error {
+        Error::Io { path, source } if source.kind() == ErrorKind::AlreadyExists => {
+            format!("{path} already exists and was left untouched; pass --force to replace it")
+        }
+        other => describe(other),
+    }
 }
 
 /// `<id>-v<version>.<ext>`, safe to join to a directory.

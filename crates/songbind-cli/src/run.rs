@@ -95,7 +95,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let mut report = Report::new(operation, finished.output, &finished.stream_urls);
     report.idempotency_key = idempotency_key;
     let downloaded = match &global.output_dir {
-        Some(dir) => downloads::download_all(dir, &mut report, &progress).await,
+        Some(dir) => downloads::download_all(dir, &mut report, &progress, global.force).await,
         None => Ok(()),
     };
     // The result is printed even when a download failed: the job is paid for.

@@ -1371,3 +1371,88 @@ async fn ctrl_c_stops_the_wait_with_exit_130_and_one_line() {
     assert!(line.contains("cancelled while waiting for"), "{line}");
     assert!(line.contains("Soundverse generate"), "{line}");
 }
+
+// ---------------------------------------------------------------- --output-dir and --force
+
+/// Runs a SoundPiece remix with a fixed idempotency key into `dir`, so that
+/// every run follows the same operation and names the same files.
+async fn soundpiece_into(emulator: &Emulator, dir: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "soundpiece",
+        "remix",
+        "--source-url",
+        "https://example.com/source.mp3",
+        "--lyrics",
+        "[Verse]\nSame song again",
+        "--prompt",
+        "pop",
+        "--variations",
+        "2",
+        "--idempotency-key",
+        "7d1f0c1e-3a52-4a4e-9b7e-2c5d8e6f4a10",
+        "--output-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    against(emulator, Provider::SoundPiece, &args).await
+}
+
+#[tokio::test]
+async fn output_dir_refuses_to_replace_an_existing_file_unless_forced() {
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("songs");
+
+    // A first run downloads the two files; the user then edits them.
+    let first = soundpiece_into(&emulator, &out, &[]).await.json();
+    let files: Vec<std::path::PathBuf> = outputs_of(&first, &emulator, "soundpiece", "remix", 2)
+        .iter()
+        .map(|output| output["file"].as_str().expect("a file per output").into())
+        .collect();
+    let downloaded: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert!(downloaded.iter().all(|bytes| !bytes.is_empty()));
+    let mine = b"my own edit, which must not be lost".to_vec();
+    for file in &files {
+        std::fs::write(file, &mine).unwrap();
+    }
+
+    // The same command again: same operation, same names, refused.
+    let refused = soundpiece_into(&emulator, &out, &[]).await;
+    assert_eq!(refused.code, Some(1), "{refused:#?}");
+    let line = refused.stderr.strip_suffix('\n').unwrap_or(&refused.stderr);
+    assert!(
+        line.starts_with("error: ") && !line.contains('\n'),
+        "{refused:#?}"
+    );
+    assert!(
+        line.contains(&files[0].display().to_string()),
+        "the message names the file: {line}"
+    );
+    assert!(line.contains("--force"), "{line}");
+    assert!(!line.contains("overwrite(true)"), "CLI terms only: {line}");
+    for file in &files {
+        assert_eq!(
+            std::fs::read(file).unwrap(),
+            mine,
+            "{} was replaced",
+            file.display()
+        );
+    }
+    let entries = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(entries, 2, "no .part file is left behind");
+
+    // With --force the files are replaced by the downloads.
+    let forced = soundpiece_into(&emulator, &out, &["--force"]).await.json();
+    let outputs = outputs_of(&forced, &emulator, "soundpiece", "remix", 2);
+    for ((output, file), bytes) in outputs.iter().zip(&files).zip(&downloaded) {
+        assert_eq!(output["file"].as_str(), file.to_str());
+        assert_eq!(
+            &std::fs::read(file).unwrap(),
+            bytes,
+            "{} replaced",
+            file.display()
+        );
+    }
+    assert_eq!(emulator.jobs_created(Provider::SoundPiece), 1);
+}

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use openapiv3::{OpenAPI, Operation, ReferenceOr};
-use progenitor_impl::{GenerationSettings, Generator, InterfaceStyle, TagStyle};
+use progenitor_impl::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 
 use crate::providers::Provider;
 
@@ -71,6 +71,10 @@ fn new_generator() -> Generator {
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
+        // Each crate's lib.rs implements `ClientHooks` so that every request
+        // goes through `songbind_transport::execute` (an error answer whose
+        // body is not JSON keeps its status); a missing impl fails to compile.
+        .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq");
     Generator::new(&settings)
 }

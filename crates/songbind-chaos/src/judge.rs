@@ -184,7 +184,7 @@ pub(crate) fn describe(result: &songbind::Result<JobOutput>) -> String {
 }
 
 fn error_case(error: &Error) -> &'static str {
-    match error {
+    match error.root() {
         Error::RateLimited { .. } => "RateLimited",
         Error::InsufficientCredits { .. } => "InsufficientCredits",
         Error::ContentRejected { .. } => "ContentRejected",
@@ -192,6 +192,7 @@ fn error_case(error: &Error) -> &'static str {
         Error::Unauthorized { .. } => "Unauthorized",
         Error::ServiceUnavailable { .. } => "ServiceUnavailable",
         Error::Provider { .. } => "Provider",
+        Error::IdempotencyConflict { .. } => "IdempotencyConflict",
         Error::JobFailed { .. } => "JobFailed",
         Error::StreamEndedEarly { .. } => "StreamEndedEarly",
         Error::EventTooLarge { .. } => "EventTooLarge",
@@ -209,7 +210,7 @@ fn error_case(error: &Error) -> &'static str {
 
 /// Why `error` is not the `expected` one, if it is not.
 fn check_error(expected: &ExpectedError, error: &Error, provider: ProviderName) -> Option<String> {
-    let right = match (expected, error) {
+    let right = match (expected, error.root()) {
         (ExpectedError::Transport, Error::Transport(_)) => true,
         (
             ExpectedError::StreamEndedEarly { message_id_known },
@@ -249,10 +250,10 @@ fn check_error(expected: &ExpectedError, error: &Error, provider: ProviderName) 
             ExpectedError::ProviderStatus(status),
             Error::Provider {
                 provider: at,
-                status: got,
+                answer,
                 ..
             },
-        ) => *at == provider && got == status,
+        ) => *at == provider && answer.status == *status,
         _ => false,
     };
     (!right).then(|| format!("expected {expected}"))
@@ -440,6 +441,23 @@ mod tests {
         assert!(reason.contains("HTTP 404"), "{reason}");
     }
 
+    /// MusicGPT's answer to a 429, with `Retry-After` when given.
+    fn rate_limited(retry_after: Option<Duration>) -> Error {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(wait) = retry_after {
+            headers.insert(
+                reqwest::header::RETRY_AFTER,
+                wait.as_secs().to_string().parse().unwrap(),
+            );
+        }
+        Error::from_response(
+            ProviderName::MusicGpt,
+            reqwest::StatusCode::TOO_MANY_REQUESTS,
+            &headers,
+            "",
+        )
+    }
+
     #[test]
     fn a_rate_limit_must_carry_the_wait_the_provider_asked_for() {
         let plan = plan(
@@ -453,11 +471,7 @@ mod tests {
         let seen = observed(&plan, 0, creates);
         let ended = |retry_after| {
             Ended::Finished(Attempt {
-                result: Err(Error::RateLimited {
-                    provider: ProviderName::MusicGpt,
-                    retry_after,
-                    message: String::new(),
-                }),
+                result: Err(rate_limited(retry_after)),
                 downloads: Vec::new(),
             })
         };

@@ -62,9 +62,12 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// `text` with every run of whitespace (newlines included) made one space.
+/// `text` with every run of whitespace (newlines included) made one space,
+/// and any other control character shown escaped (see
+/// [`printable`](crate::output::printable)).
 pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::output::printable(&line).into_owned()
 }
 
 /// clap's error (missing flag, bad value, unknown flag) as one line: its
@@ -94,6 +97,17 @@ mod tests {
     fn messages_are_one_line() {
         let failure = Failure::Runtime("provider said:\n  no\n\nmore".to_owned());
         assert_eq!(failure.to_string(), "error: provider said: no more");
+    }
+
+    #[test]
+    fn escape_sequences_in_a_message_are_shown_escaped() {
+        let failure = Failure::Runtime("bad \u{1b}]0;pwned\u{7}\u{1b}[2J request".to_owned());
+        let text = failure.to_string();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u{1b}]0;pwned"), "{text}");
     }
 
     #[test]

@@ -128,7 +128,7 @@ impl Report {
             "{} {} {}: {count} output{}\n",
             self.provider,
             self.operation,
-            self.id,
+            printable(&self.id),
             if count == 1 { "" } else { "s" }
         );
         let label = |index: usize, output: &ReportOutput| {
@@ -137,7 +137,7 @@ impl Report {
         for (index, output) in self.outputs.iter().enumerate() {
             let mut details = Vec::new();
             if let Some(title) = &output.title {
-                details.push(format!("title \"{title}\""));
+                details.push(format!("title \"{}\"", printable(title)));
             }
             if let Some(secs) = output.duration_secs {
                 details.push(format!("{secs:.1} s"));
@@ -147,10 +147,10 @@ impl Report {
                 details.push(format!("lyrics of {lines} lines (--json prints them)"));
             }
             if let Some(expires) = &output.expires_at {
-                details.push(format!("URL expires {expires}"));
+                details.push(format!("URL expires {}", printable(expires)));
             }
             if let Some(art) = &output.album_art {
-                details.push(format!("album art {art}"));
+                details.push(format!("album art {}", printable(art)));
             }
             if !details.is_empty() {
                 text.push_str(&format!(
@@ -164,7 +164,11 @@ impl Report {
             text.push_str(&format!("  idempotency key: {key}\n"));
         }
         for (index, output) in self.outputs.iter().enumerate() {
-            text.push_str(&format!("{:<4}{}", label(index, output), output.url));
+            text.push_str(&format!(
+                "{:<4}{}",
+                label(index, output),
+                printable(&output.url)
+            ));
             if let Some(file) = &output.file {
                 text.push_str(&format!("  ->  {}", file.display()));
             }
@@ -172,6 +176,28 @@ impl Report {
         }
         text
     }
+}
+
+/// `text` safe to show on a terminal: every control character (C0, DEL
+/// and C1: escape sequences that set the window title or clear the screen,
+/// carriage returns that overwrite a line) is shown escaped, as `\u{1b}`.
+/// Provider text passes through here before it is printed; `--json` output
+/// needs no such care, since JSON escapes control characters itself.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -206,6 +232,23 @@ mod tests {
         assert_eq!(json["outputs"][0]["stream_url"], "http://x/s1.wav");
         assert!(json["outputs"][1].get("title").is_none());
         assert!(json.get("idempotency_key").is_none());
+    }
+
+    #[test]
+    fn control_characters_from_a_provider_are_shown_escaped() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(
+            printable("a\u{1b}]0;owned\u{7}b\u{1b}[2J\u{9b}c"),
+            "a\\u{1b}]0;owned\\u{7}b\\u{1b}[2J\\u{9b}c"
+        );
+        let mut output = done();
+        output.outputs[0].title = Some("x\u{1b}[2Jy".to_owned());
+        output.id = "msg\r\u{1b}]0;t\u{7}".to_owned();
+        let summary = Report::new("generate", output, &BTreeMap::new()).summary();
+        assert!(
+            !summary.contains('\u{1b}') && !summary.contains('\r'),
+            "{summary:?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::output::printable;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use songbind::Output;
 
@@ -102,7 +103,7 @@ impl JobProgress {
 
     /// The job was accepted under `id`.
     pub fn started(&self, id: &str) {
-        self.job.set_message(format!("job {id}"));
+        self.job.set_message(format!("job {}", printable(id)));
     }
 
     /// Waiting for a one-request answer (Soundverse `--sync`).
@@ -136,7 +137,7 @@ impl JobProgress {
                 }
                 entry.bar.set_position(u64::from(percent.min(100)));
             }
-            entry.bar.set_message(stage.to_owned());
+            entry.bar.set_message(printable(stage).into_owned());
         }
     }
 
@@ -147,7 +148,8 @@ impl JobProgress {
             entry.bar.set_message("streaming ready");
         }
         self.log(&format!(
-            "v{version} can be played while it finishes: {url}"
+            "v{version} can be played while it finishes: {}",
+            printable(url)
         ));
     }
 
@@ -162,7 +164,7 @@ impl JobProgress {
         entry.bar.set_position(100);
         entry
             .bar
-            .finish_with_message(format!("done {}", output.url));
+            .finish_with_message(format!("done {}", printable(&output.url)));
     }
 
     /// The job finished with `outputs` outputs.

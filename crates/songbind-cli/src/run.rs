@@ -83,11 +83,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Ok(finished) => finished,
         Err(ending) => {
             progress.failed();
-            let waiting_for = match &job_id {
-                Some(id) => format!("{title} job {id}"),
-                None => format!("the {title} request"),
+            let sent = Sent {
+                provider,
+                title,
+                job_id,
+                idempotency_key,
             };
-            return Err(failure_of(ending, waiting_for, idempotency_key.as_deref()));
+            return Err(failure_of(ending, &sent));
         }
     };
 
@@ -107,32 +109,83 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     downloaded
 }
 
-/// The failure to report for a job that did not finish; `waiting_for`
-/// names the job (or its request). A SoundPiece operation that may exist
-/// gets the hint to follow it with its idempotency key.
-fn failure_of(ending: Ending, waiting_for: String, idempotency_key: Option<&str>) -> Failure {
+/// A create that was (or may have been) sent: what names it.
+struct Sent {
+    provider: ProviderName,
+    /// `<provider> <operation>`.
+    title: String,
+    /// The job's id, once the provider named it.
+    job_id: Option<String>,
+    /// SoundPiece's idempotency key (the CLI always sends one).
+    idempotency_key: Option<String>,
+}
+
+impl Sent {
+    /// What the run was waiting for, for timeout and cancellation messages.
+    fn waiting_for(&self) -> String {
+        match &self.job_id {
+            Some(id) => format!("{} job {id}", self.title),
+            None => format!("the {} request", self.title),
+        }
+    }
+
+    /// What to resume the job with, in the provider's terms.
+    fn resume_hint(&self) -> String {
+        match (self.provider, &self.idempotency_key, &self.job_id) {
+            (ProviderName::SoundPiece, Some(key), id) => format!(
+                "the operation may exist{}: run the same command with --idempotency-key {key} \
+                 to follow it instead of starting another",
+                id.as_ref()
+                    .map_or_else(String::new, |id| format!(" (operation id {id})"))
+            ),
+            (ProviderName::MusicGpt, _, Some(id)) => {
+                format!("the task may exist: resume with task id {id}")
+            }
+            (ProviderName::MusicGpt, _, None) => "the task may exist, but no task id was \
+                 received: its webhook (--webhook-url) reports it"
+                .to_owned(),
+            (_, _, Some(id)) => format!("the song may exist: resume with message id {id}"),
+            (_, _, None) => "the song may exist, but no message id was received".to_owned(),
+        }
+    }
+}
+
+/// The failure to report for a job that did not finish. Once the create may
+/// have been sent, the message names what to resume the job with.
+fn failure_of(ending: Ending, sent: &Sent) -> Failure {
     let (failure, may_exist) = match ending {
         Ending::Failed(error) => {
             let may_exist = operation_may_exist(&error);
-            (runtime_failure(error), may_exist)
+            let failure = match error {
+                // Sent already, whatever the cause: never "nothing was sent"
+                // (the resume hint below says it in the CLI's terms).
+                Error::AfterCreate { source, .. } => Failure::Runtime(describe(&source)),
+                other => runtime_failure(other),
+            };
+            (failure, may_exist)
         }
         Ending::TimedOut(after) => {
-            let error = Error::Timeout { after, waiting_for };
+            let error = Error::Timeout {
+                after,
+                waiting_for: sent.waiting_for(),
+            };
             (Failure::Runtime(describe(&error)), true)
         }
         Ending::Interrupted => {
-            let error = Error::Cancelled { waiting_for };
+            let error = Error::Cancelled {
+                waiting_for: sent.waiting_for(),
+            };
             (Failure::Interrupted(describe(&error)), true)
         }
     };
-    match (failure, idempotency_key) {
-        (Failure::Runtime(message), Some(key)) if may_exist => {
-            Failure::Runtime(with_resume_hint(message, key))
+    match failure {
+        Failure::Runtime(message) if may_exist => {
+            Failure::Runtime(format!("{message}; {}", sent.resume_hint()))
         }
-        (Failure::Interrupted(message), Some(key)) if may_exist => {
-            Failure::Interrupted(with_resume_hint(message, key))
+        Failure::Interrupted(message) if may_exist => {
+            Failure::Interrupted(format!("{message}; {}", sent.resume_hint()))
         }
-        (failure, _) => failure,
+        failure => failure,
     }
 }
 
@@ -194,27 +247,20 @@ fn runtime_failure(error: Error) -> Failure {
     }
 }
 
-/// Whether the operation may exist at the provider after `error`, so that
-/// following it again (SoundPiece: same idempotency key) makes sense.
+/// Whether the job may exist at the provider after `error`, so that the
+/// message names what to resume it with.
 fn operation_may_exist(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Timeout { .. }
-            | Error::Cancelled { .. }
-            | Error::Transport(_)
-            | Error::StreamEndedEarly { .. }
-            | Error::ServiceUnavailable { .. }
-            | Error::Provider { .. }
-            | Error::Decode { .. }
-    )
-}
-
-/// Adds how to follow the same SoundPiece operation to `message`.
-fn with_resume_hint(message: String, key: &str) -> String {
-    format!(
-        "{message} (run the same command with --idempotency-key {key} to follow this \
-         operation instead of starting another)"
-    )
+    error.resume_with().is_some()
+        || matches!(
+            error.root(),
+            Error::Timeout { .. }
+                | Error::Cancelled { .. }
+                | Error::Transport(_)
+                | Error::StreamEndedEarly { .. }
+                | Error::EventTooLarge { .. }
+                | Error::Provider { .. }
+                | Error::Decode { .. }
+        )
 }
 
 /// The flag (or flags) for a field name in a `songbind` validation error.
@@ -337,7 +383,7 @@ impl Request {
     /// refused here, before anything is sent.
     fn connect(self, endpoint: &Endpoint) -> Result<Call, Failure> {
         let refused = |error: Error| match &error {
-            Error::Config(songbind_soundverse::BuildError::InvalidBaseUrl(_)) => {
+            Error::Config(songbind_soundverse::BuildError::InvalidBaseUrl { .. }) => {
                 Failure::invalid(&endpoint.base_url_origin.name(), describe(&error))
             }
             Error::Config(
@@ -517,13 +563,19 @@ async fn follow(
 mod tests {
     use super::*;
 
+    fn sent(provider: ProviderName, job_id: Option<&str>, key: Option<&str>) -> Sent {
+        Sent {
+            provider,
+            title: format!("{provider} remix"),
+            job_id: job_id.map(str::to_owned),
+            idempotency_key: key.map(str::to_owned),
+        }
+    }
+
     #[test]
     fn only_an_operation_that_may_exist_gets_the_resume_hint() {
-        let timed_out = failure_of(
-            Ending::TimedOut(Duration::from_secs(1)),
-            "SoundPiece remix job op_x".to_owned(),
-            Some("k-1"),
-        );
+        let soundpiece = sent(ProviderName::SoundPiece, Some("op_x"), Some("k-1"));
+        let timed_out = failure_of(Ending::TimedOut(Duration::from_secs(1)), &soundpiece);
         assert!(
             timed_out.to_string().contains("--idempotency-key k-1"),
             "{timed_out}"
@@ -534,16 +586,51 @@ mod tests {
                 id: "op_x".to_owned(),
                 message: "no".to_owned(),
             }),
-            String::new(),
-            Some("k-1"),
+            &soundpiece,
         );
         assert!(
             !failed.to_string().contains("--idempotency-key"),
             "{failed}"
         );
-        let soundverse = failure_of(Ending::Interrupted, "Soundverse generate".to_owned(), None);
+        let soundverse = failure_of(
+            Ending::Interrupted,
+            &sent(ProviderName::Soundverse, Some("msg_1"), None),
+        );
         assert!(matches!(soundverse, Failure::Interrupted(_)));
-        assert!(!soundverse.to_string().contains("--idempotency-key"));
+        assert!(
+            soundverse.to_string().contains("message id msg_1"),
+            "{soundverse}"
+        );
+        let musicgpt = failure_of(
+            Ending::TimedOut(Duration::from_secs(1)),
+            &sent(ProviderName::MusicGpt, Some("task-9"), None),
+        );
+        assert!(
+            musicgpt.to_string().contains("task id task-9"),
+            "{musicgpt}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_after_the_create_was_sent_is_a_runtime_failure_naming_the_key() {
+        let after = Error::Validation {
+            field: "id".to_owned(),
+            reason: "unexpected".to_owned(),
+        };
+        let wrapped = Error::AfterCreate {
+            resume: songbind::ResumeWith::IdempotencyKey(Uuid::nil()),
+            source: Box::new(after),
+        };
+        let failure = failure_of(
+            Ending::Failed(wrapped),
+            &sent(ProviderName::SoundPiece, None, Some("k-2")),
+        );
+        assert!(!matches!(failure, Failure::Usage(_)), "{failure}");
+        assert_eq!(failure.exit_code(), std::process::ExitCode::from(1));
+        assert!(
+            failure.to_string().contains("--idempotency-key k-2"),
+            "{failure}"
+        );
     }
 
     #[test]

@@ -1207,7 +1207,14 @@ impl ClientInfo<()> for Client {
         &()
     }
 }
-impl ClientHooks<()> for &Client {}
+const _: () = {
+    #[allow(dead_code)]
+    fn assert_client_hooks()
+    where
+        Client: ClientHooks<()>,
+    {
+    }
+};
 impl Client {
     ///Get (poll) a remix song operation
     ///

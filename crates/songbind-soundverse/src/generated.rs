@@ -1389,7 +1389,14 @@ impl ClientInfo<()> for Client {
         &()
     }
 }
-impl ClientHooks<()> for &Client {}
+const _: () = {
+    #[allow(dead_code)]
+    fn assert_client_hooks()
+    where
+        Client: ClientHooks<()>,
+    {
+    }
+};
 impl Client {
     ///Generate a song (streaming)
     ///

@@ -65,9 +65,19 @@ pub enum BuildError {
     /// The `User-Agent` holds characters a header cannot carry.
     #[error("the user agent contains characters that are not allowed in an HTTP header")]
     InvalidUserAgent,
-    /// The base URL is not an absolute `http` or `https` URL.
-    #[error("the base URL `{0}` is not an absolute http(s) URL")]
-    InvalidBaseUrl(String),
+    /// The base URL is not an absolute `http` or `https` URL, or carries
+    /// what a base URL must not: credentials (`user:password@`; the API key
+    /// travels in its own header, and reqwest would turn them into a Basic
+    /// `Authorization` that replaces the key), a query or a fragment (the API
+    /// path would be appended inside them). The URL is kept with any password
+    /// replaced by `***`.
+    #[error("the base URL `{url}` {reason}")]
+    InvalidBaseUrl {
+        /// The URL as given, its password (if any) replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// reqwest refused the configuration (for example no TLS backend).
     #[error("could not build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
@@ -110,9 +120,9 @@ pub fn http_client(
         .map_err(BuildError::Client)
 }
 
-/// Checks that `base_url` is an absolute `http(s)` URL and drops trailing
-/// slashes, so that a path prefix (`https://host/api/public/v1/`) joins
-/// cleanly with the generated paths.
+/// Checks that `base_url` is an absolute `http(s)` URL without credentials,
+/// query or fragment, and drops trailing slashes, so that a path prefix
+/// (`https://host/api/public/v1/`) joins cleanly with the generated paths.
 ///
 /// ```
 /// assert_eq!(
@@ -120,15 +130,111 @@ pub fn http_client(
 ///     "http://127.0.0.1:8080/musicgpt"
 /// );
 /// assert!(songbind_transport::normalize_base_url("api.soundverse.ai").is_err());
+/// let refused = songbind_transport::normalize_base_url("http://me:hunter2@host").unwrap_err();
+/// assert!(!refused.to_string().contains("hunter2"));
 /// ```
 pub fn normalize_base_url(base_url: &str) -> Result<String, BuildError> {
     let trimmed = base_url.trim().trim_end_matches('/');
-    match reqwest::Url::parse(trimmed) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
-            Ok(trimmed.to_owned())
-        }
-        _ => Err(BuildError::InvalidBaseUrl(base_url.to_owned())),
+    let refuse = |reason| BuildError::InvalidBaseUrl {
+        url: redact_url_password(base_url),
+        reason,
+    };
+    let url = reqwest::Url::parse(trimmed).map_err(|_| refuse("is not an absolute http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(refuse("is not an absolute http(s) URL"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse(
+            "carries credentials (user:password@): pass the API key on its own instead",
+        ));
+    }
+    if url.query().is_some() || trimmed.contains('?') {
+        return Err(refuse(
+            "has a query (?...): the API path would be appended inside it",
+        ));
+    }
+    if url.fragment().is_some() || trimmed.contains('#') {
+        return Err(refuse(
+            "has a fragment (#...): the API path would be appended inside it",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// `url` with the password of its userinfo (`user:password@`) replaced by
+/// `***`, whether or not the rest of it parses.
+pub fn redact_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let user = userinfo.split(':').next().unwrap_or_default();
+    let masked = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        // A lone user part may be a token (`https://<token>@host`).
+        "***".to_owned()
+    };
+    format!("{}{masked}{}", &url[..scheme_end], &rest[at..])
+}
+
+/// Largest error body [`execute`] reads; the rest of a longer one is dropped.
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Sends `request` with `client`, the way every generated client's
+/// `ClientHooks::exec` does.
+///
+/// Successful answers pass through untouched (an SSE stream stays a stream).
+/// An error answer (4xx, 5xx) is read up to [`ERROR_BODY_LIMIT`] bytes, so
+/// that a huge error page cannot exhaust memory. If that body does not decode
+/// as the provider's documented error body `E` (a proxy's HTML 502, a
+/// `text/plain` 429, an empty 503, a cut-off body), it is replaced by the
+/// JSON `{"detail": "<the body as text>"}`, which every provider's error
+/// schema accepts. The generated client then reports an error response with
+/// its status and headers kept (its `Content-Type` still says what the body
+/// really was), instead of an undecodable payload that has lost both.
+pub async fn execute<E: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+) -> reqwest::Result<reqwest::Response> {
+    let mut response = client.execute(request).await?;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response);
+    }
+    let mut body = Vec::new();
+    let mut complete = true;
+    while let Some(chunk) = response.chunk().await? {
+        let room = ERROR_BODY_LIMIT - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            complete = false;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let readable = complete && serde_json::from_slice::<E>(&body).is_ok();
+    let body = if readable {
+        body
+    } else {
+        let text = String::from_utf8_lossy(&body);
+        serde_json::to_vec(&serde_json::json!({ "detail": text.trim() })).unwrap_or_default()
+    };
+    let mut rebuilt = http::Response::new(bytes::Bytes::from(body));
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = response.version();
+    let mut headers = response.headers().clone();
+    headers.remove(reqwest::header::CONTENT_LENGTH);
+    headers.remove(reqwest::header::CONTENT_ENCODING);
+    headers.remove(reqwest::header::TRANSFER_ENCODING);
+    *rebuilt.headers_mut() = headers;
+    Ok(reqwest::Response::from(rebuilt))
 }
 
 #[cfg(test)]
@@ -156,9 +262,141 @@ mod tests {
     }
 
     #[test]
+    fn base_urls_with_credentials_query_or_fragment_are_refused_without_the_password() {
+        for (url, says) in [
+            ("http://user:hunter2@127.0.0.1:1/v1", "credentials"),
+            ("https://tok3n@api.example.com", "credentials"),
+            ("http://127.0.0.1:1/v1?x=1", "query"),
+            ("http://127.0.0.1:1/v1#top", "fragment"),
+            ("http://127.0.0.1:1/v1?", "query"),
+        ] {
+            let error = normalize_base_url(url).expect_err(url);
+            let text = format!("{error} {error:?}");
+            assert!(text.contains(says), "{url}: {text}");
+            assert!(
+                !text.contains("hunter2") && !text.contains("tok3n"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            redact_url_password("http://me:pw@host:1/p?q#f"),
+            "http://me:***@host:1/p?q#f"
+        );
+        assert_eq!(redact_url_password("not a url"), "not a url");
+    }
+
+    #[test]
     fn empty_key_is_refused() {
         let error =
             http_client("  ", AuthScheme::Bearer, &HttpOptions::default()).expect_err("empty key");
         assert!(matches!(error, BuildError::EmptyApiKey));
+    }
+}
+
+#[cfg(test)]
+mod execute_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// `{"detail": ...}` as the providers' error bodies all accept it.
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[allow(dead_code)]
+        detail: String,
+    }
+
+    /// Answers one request on a loopback port with `answer`, verbatim.
+    async fn answering(answer: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 4096];
+            let _ = socket.read(&mut request).await;
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            socket.shutdown().await.unwrap();
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_html_error_page_keeps_its_status_headers_and_text() {
+        let url = answering(
+            "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\nretry-after: 7\r\n\
+             content-length: 33\r\nconnection: close\r\n\r\n<html><h1>Bad Gateway</h1></html>",
+        )
+        .await;
+        let client = reqwest::Client::new();
+        let request = client.get(url).build().unwrap();
+        let response = execute::<Body>(&client, request).await.unwrap();
+        assert_eq!(response.status(), 502);
+        assert_eq!(response.headers()["retry-after"], "7");
+        assert_eq!(response.headers()["content-type"], "text/html");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["detail"], "<html><h1>Bad Gateway</h1></html>");
+    }
+
+    #[tokio::test]
+    async fn a_documented_error_body_and_a_success_pass_untouched() {
+        let url = answering(
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+             content-length: 17\r\nconnection: close\r\n\r\n{\"detail\":\"slow\"}",
+        )
+        .await;
+        let client = reqwest::Client::new();
+        let response = execute::<Body>(&client, client.get(url).build().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.text().await.unwrap(), "{\"detail\":\"slow\"}");
+
+        let url = answering(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\
+             connection: close\r\n\r\nok",
+        )
+        .await;
+        let response = execute::<Body>(&client, client.get(url).build().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "ok");
+    }
+
+    #[tokio::test]
+    async fn an_empty_or_endless_error_body_is_bounded() {
+        let url = answering(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        let client = reqwest::Client::new();
+        let response = execute::<Body>(&client, client.get(url).build().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["detail"], "");
+
+        // A body far over the limit is cut to it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\n\
+                        connection: close\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let block = vec![b'x'; 64 * 1024];
+            for _ in 0..64 {
+                if socket.write_all(&block).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let response = execute::<Body>(&client, client.get(url).build().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["detail"].as_str().unwrap().len(), ERROR_BODY_LIMIT);
     }
 }

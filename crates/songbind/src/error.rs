@@ -1,8 +1,13 @@
 //! One error type for the whole crate, with cases a caller can match on.
 //!
-//! Every error body a provider documents maps to one case here (see
-//! [`Error::from_response`]); nothing in any case ever holds an API key or a
-//! webhook secret.
+//! Every error answer maps to one case here (see [`Error::from_response`]),
+//! by its HTTP status first; a provider's documented message text refines
+//! the case only where that provider documents it. Whatever the body was
+//! (the documented JSON, a proxy's HTML page, plain text, nothing), the
+//! status, the headers and a bounded excerpt of the body are kept in an
+//! [`Answer`]. The clients scrub their API key from every text before an
+//! error reaches the caller, so that no case holds a key or a webhook secret,
+//! even when a server echoes one back.
 
 use std::fmt;
 use std::time::Duration;
@@ -10,6 +15,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::retry::parse_retry_after;
 
@@ -52,11 +58,55 @@ impl fmt::Display for FieldIssue {
     }
 }
 
+/// What a provider answered to a request it refused: kept whatever the body
+/// was, so that its status and `Retry-After` still count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response headers (values that held the API key are scrubbed).
+    pub headers: HeaderMap,
+    /// The start of the body as text (at most 4 KiB, API key scrubbed).
+    pub body: String,
+    /// The wait the provider asked for with `Retry-After`, if it did.
+    pub retry_after: Option<Duration>,
+}
+
+/// How to find a job again after a failure that came once its create was
+/// sent: the job may exist (and be paid for).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResumeWith {
+    /// SoundPiece: send the same request with this idempotency key again; it
+    /// answers the operation it already created instead of a second one.
+    IdempotencyKey(Uuid),
+    /// SoundPiece: the operation id (`op_...`), to poll.
+    OperationId(String),
+    /// MusicGPT: the task id, to poll `/byId?task_id=`.
+    TaskId(String),
+    /// Soundverse: the generation's `message_id`, for
+    /// `/status/generations/{message_id}`.
+    MessageId(String),
+}
+
+impl fmt::Display for ResumeWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResumeWith::IdempotencyKey(key) => write!(f, "idempotency key {key}"),
+            ResumeWith::OperationId(id) => write!(f, "operation id {id}"),
+            ResumeWith::TaskId(id) => write!(f, "task id {id}"),
+            ResumeWith::MessageId(id) => write!(f, "message id {id}"),
+        }
+    }
+}
+
 /// Everything that can go wrong in songbind.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The provider refused the request because of its rate limit (429).
+    /// The provider refused the request because of its rate limit (429, or a
+    /// documented rate-limit text on another 4xx).
     #[error("{provider} rate limit: {message}{}", fmt_retry_after(*.retry_after))]
     RateLimited {
         /// Which provider.
@@ -65,6 +115,8 @@ pub enum Error {
         retry_after: Option<Duration>,
         /// The provider's own message.
         message: String,
+        /// The answer itself.
+        answer: Box<Answer>,
     },
     /// The account has no balance or credits left for this operation (402).
     #[error("{provider}: insufficient balance or credits: {message}")]
@@ -73,6 +125,8 @@ pub enum Error {
         provider: ProviderName,
         /// The provider's own message.
         message: String,
+        /// The answer itself.
+        answer: Box<Answer>,
     },
     /// The provider rejected the content (for example NSFW lyrics).
     #[error("{provider} rejected the content: {message}")]
@@ -81,6 +135,8 @@ pub enum Error {
         provider: ProviderName,
         /// The provider's own message.
         message: String,
+        /// The answer itself.
+        answer: Box<Answer>,
     },
     /// The provider found the request invalid (400/422), with field details
     /// where it gave them.
@@ -92,6 +148,8 @@ pub enum Error {
         message: String,
         /// Field-level details (FastAPI-style 422 bodies).
         fields: Vec<FieldIssue>,
+        /// The answer itself.
+        answer: Box<Answer>,
     },
     /// The API key was missing or refused (401/403).
     #[error("{provider}: unauthorized: {message}")]
@@ -100,6 +158,8 @@ pub enum Error {
         provider: ProviderName,
         /// The provider's own message.
         message: String,
+        /// The answer itself.
+        answer: Box<Answer>,
     },
     /// The provider is temporarily unavailable (503).
     #[error("{provider} is unavailable: {message}{}", fmt_retry_after(*.retry_after))]
@@ -110,18 +170,42 @@ pub enum Error {
         retry_after: Option<Duration>,
         /// The provider's own message.
         message: String,
+        /// The answer itself.
+        answer: Box<Answer>,
+    },
+    /// The idempotency key was already used with another request body (409,
+    /// SoundPiece). Not transient: send the first body again, or a new key.
+    #[error(
+        "{provider}: the idempotency key was already used with a different request body: {message}"
+    )]
+    IdempotencyConflict {
+        /// Which provider.
+        provider: ProviderName,
+        /// The provider's own message.
+        message: String,
+        /// The answer itself.
+        answer: Box<Answer>,
     },
     /// Any other error answer from the provider.
-    #[error("{provider} answered HTTP {status}: {message}")]
+    #[error("{provider} answered HTTP {}: {message}", .answer.status)]
     Provider {
         /// Which provider.
         provider: ProviderName,
-        /// The HTTP status.
-        status: u16,
-        /// The provider's message (or the start of the body).
+        /// The provider's message, or the start of a body that holds none.
         message: String,
-        /// The whole response body, as text.
-        body: String,
+        /// The answer itself.
+        answer: Box<Answer>,
+    },
+    /// A failure after the job's create was sent, when the job may exist:
+    /// `resume` finds it again (or, for SoundPiece's idempotency key, makes
+    /// sending the create again safe). Match on [`Error::root`] for the cause.
+    #[error("{source} (resume with {resume})")]
+    AfterCreate {
+        /// How to find the job again.
+        resume: ResumeWith,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
     },
     /// A job the provider accepted ended in failure.
     #[error("{provider} job {id} failed: {message}")]
@@ -247,33 +331,73 @@ pub(crate) fn truncate_raw(text: &str) -> String {
 
 impl Error {
     /// Whether this error says the provider did not take the request, so
-    /// that sending it again cannot create a second job (429, 503).
+    /// that sending it again cannot create a second job: a 429 or a 503, by
+    /// status, whatever the body said.
     pub fn request_not_taken(&self) -> bool {
-        matches!(
-            self,
-            Error::RateLimited { .. } | Error::ServiceUnavailable { .. }
-        )
+        matches!(self.status(), Some(429 | 503))
     }
 
-    /// The wait the provider asked for, if any.
+    /// The wait the provider asked for with `Retry-After`, on any answer.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Error::RateLimited { retry_after, .. }
-            | Error::ServiceUnavailable { retry_after, .. } => *retry_after,
-            _ => None,
-        }
+        self.answer().and_then(|answer| answer.retry_after)
     }
 
     /// The HTTP status of an error answer, if this is one.
     pub fn status(&self) -> Option<u16> {
-        Some(match self {
-            Error::RateLimited { .. } => 429,
-            Error::ServiceUnavailable { .. } => 503,
-            Error::Unauthorized { .. } => 401,
-            Error::InsufficientCredits { .. } => 402,
-            Error::Provider { status, .. } => *status,
-            _ => return None,
-        })
+        self.answer().map(|answer| answer.status)
+    }
+
+    /// The provider's answer (status, headers, body excerpt), if this error
+    /// is one.
+    pub fn answer(&self) -> Option<&Answer> {
+        match self.root() {
+            Error::RateLimited { answer, .. }
+            | Error::InsufficientCredits { answer, .. }
+            | Error::ContentRejected { answer, .. }
+            | Error::InvalidRequest { answer, .. }
+            | Error::Unauthorized { answer, .. }
+            | Error::ServiceUnavailable { answer, .. }
+            | Error::IdempotencyConflict { answer, .. }
+            | Error::Provider { answer, .. } => Some(answer.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The error itself, or for [`Error::AfterCreate`] its cause: the case
+    /// to match on.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::AfterCreate { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    /// How to find the job again, when the failure came after its create
+    /// was sent (the job may exist).
+    pub fn resume_with(&self) -> Option<&ResumeWith> {
+        match self {
+            Error::AfterCreate { resume, .. } => Some(resume),
+            _ => None,
+        }
+    }
+
+    /// `self` as a failure after a create was sent, findable with `resume`.
+    /// A job's own failure, a stream that names its `message_id`, local
+    /// refusals and errors that already say how to resume are left as they
+    /// are.
+    pub(crate) fn after_create(self, resume: ResumeWith) -> Self {
+        match self {
+            Error::AfterCreate { .. }
+            | Error::JobFailed { .. }
+            | Error::StreamEndedEarly {
+                message_id: Some(_),
+                ..
+            } => self,
+            source => Error::AfterCreate {
+                resume,
+                source: Box::new(source),
+            },
+        }
     }
 
     /// A decode error for `what`, keeping (a bounded part of) the raw text.
@@ -299,10 +423,14 @@ impl Error {
 
     /// Maps an error answer to the case a caller matches on.
     ///
-    /// Works from the status and the documented bodies of all three providers:
-    /// `{success: false, message[, error]}`, `{detail: "..."}` and
-    /// `{detail: [{loc, msg, type}]}`. Soundverse's pages give messages but
-    /// no status codes, so its messages are recognised by their text too.
+    /// By status first: 401/403 unauthorized, 402 credits, 409 (SoundPiece)
+    /// idempotency conflict, 429 rate limit, 503 unavailable, 400/422
+    /// invalid request, anything else [`Error::Provider`]. The message is read
+    /// from every documented body (`{success: false, message[, error]}`,
+    /// `{detail: "..."}`, `{detail: [{loc, msg, type}]}`), or is the start of
+    /// any other body. Only where a provider documents a message text does
+    /// that text refine the case, and only on a 4xx (a refusal): Soundverse
+    /// publishes its texts without status codes.
     pub fn from_response(
         provider: ProviderName,
         status: StatusCode,
@@ -311,65 +439,130 @@ impl Error {
     ) -> Self {
         let json: Option<Value> = serde_json::from_str(body).ok();
         let (message, fields) = json.as_ref().map(read_body).unwrap_or_default();
-        let message = if message.is_empty() {
-            let trimmed = body.trim();
-            if trimmed.is_empty() {
-                status.canonical_reason().unwrap_or("no message").to_owned()
-            } else {
-                truncate_raw(trimmed)
+        let message = if message.trim().is_empty() {
+            let excerpt = one_line_excerpt(body);
+            match status.canonical_reason() {
+                Some(reason) if excerpt.is_empty() => reason.to_owned(),
+                _ if excerpt.is_empty() => "no message".to_owned(),
+                _ => excerpt,
             }
         } else {
             message
         };
         let retry_after = parse_retry_after(headers, std::time::SystemTime::now());
-        let lower = message.to_lowercase();
-        match status.as_u16() {
-            429 => Error::RateLimited {
+        let answer = Box::new(Answer {
+            status: status.as_u16(),
+            headers: headers.clone(),
+            body: truncate_raw(body),
+            retry_after,
+        });
+        let code = status.as_u16();
+        let documented = if (400..500).contains(&code) {
+            documented_kind(provider, &message)
+        } else {
+            None
+        };
+        match (code, documented) {
+            (401 | 403, _) => Error::Unauthorized {
+                provider,
+                message,
+                answer,
+            },
+            (402, _) => Error::InsufficientCredits {
+                provider,
+                message,
+                answer,
+            },
+            (409, _) if provider == ProviderName::SoundPiece => Error::IdempotencyConflict {
+                provider,
+                message,
+                answer,
+            },
+            (429, _) | (_, Some(Documented::RateLimited)) => Error::RateLimited {
                 provider,
                 retry_after,
                 message,
+                answer,
             },
-            503 => Error::ServiceUnavailable {
+            (503, _) | (_, Some(Documented::Unavailable)) => Error::ServiceUnavailable {
                 provider,
                 retry_after,
                 message,
+                answer,
             },
-            401 | 403 => Error::Unauthorized { provider, message },
-            402 => Error::InsufficientCredits { provider, message },
-            _ if lower.contains("rate limit") => Error::RateLimited {
+            (_, Some(Documented::Credits)) => Error::InsufficientCredits {
                 provider,
-                retry_after,
                 message,
+                answer,
             },
-            _ if lower.contains("insufficient balance")
-                || lower.contains("insufficient credit")
-                || lower.contains("not enough credits") =>
-            {
-                Error::InsufficientCredits { provider, message }
-            }
-            _ if lower.contains("nsfw") => Error::ContentRejected { provider, message },
-            _ if lower.contains("api key")
-                && (lower.contains("invalid") || lower.contains("missing")) =>
-            {
-                Error::Unauthorized { provider, message }
-            }
-            _ if lower.contains("temporarily unavailable") => Error::ServiceUnavailable {
+            (_, Some(Documented::Content)) => Error::ContentRejected {
                 provider,
-                retry_after,
                 message,
+                answer,
             },
-            400 | 422 => Error::InvalidRequest {
+            (400 | 422, None) => Error::InvalidRequest {
                 provider,
                 message,
                 fields,
+                answer,
             },
-            status => Error::Provider {
+            _ => Error::Provider {
                 provider,
-                status,
                 message,
-                body: truncate_raw(body),
+                answer,
             },
         }
+    }
+}
+
+/// A case that a provider's documented message text names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Documented {
+    RateLimited,
+    Credits,
+    Content,
+    Unavailable,
+}
+
+/// The case a provider's documentation gives this exact message text, if it
+/// gives one. Only Soundverse documents texts (without status codes; they are
+/// the `4XX`/`5XX` examples of `specs/soundverse.yaml`); the others give codes.
+fn documented_kind(provider: ProviderName, message: &str) -> Option<Documented> {
+    const SOUNDVERSE: [(&str, Documented); 4] = [
+        (
+            "Rate limits have been passed for the user.",
+            Documented::RateLimited,
+        ),
+        (
+            "Insufficient balance for this operation.",
+            Documented::Credits,
+        ),
+        (
+            "NSFW words detected. Please try again with different lyrics.",
+            Documented::Content,
+        ),
+        (
+            "Service temporarily unavailable. Please try again in a moment.",
+            Documented::Unavailable,
+        ),
+    ];
+    if provider != ProviderName::Soundverse {
+        return None;
+    }
+    // The message may carry the body's `error` detail after it: "<message> (<error>)".
+    SOUNDVERSE
+        .iter()
+        .find(|(text, _)| message.trim() == *text || message.starts_with(&format!("{text} (")))
+        .map(|(_, kind)| *kind)
+}
+
+/// The start of a body that holds no documented message, on one line and at
+/// most 200 characters: a proxy's HTML page or a plain-text answer.
+fn one_line_excerpt(body: &str) -> String {
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(200) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line,
     }
 }
 
@@ -433,7 +626,18 @@ pub(crate) async fn from_generated<E: serde::Serialize>(
         Generated::ErrorResponse(response) => {
             let status = response.status();
             let headers = response.headers().clone();
-            let body = serde_json::to_string(&response.into_inner()).unwrap_or_default();
+            let json = serde_json::to_value(response.into_inner()).unwrap_or_default();
+            // A body that was not the documented JSON reaches here as
+            // `{"detail": "<its text>"}` (see `songbind_transport::execute`):
+            // keep that text as the body.
+            let is_json = headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("json"));
+            let body = match json.get("detail").and_then(Value::as_str) {
+                Some(text) if !is_json => text.to_owned(),
+                _ => json.to_string(),
+            };
             Error::from_response(provider, status, &headers, &body)
         }
         Generated::UnexpectedResponse(response) => {

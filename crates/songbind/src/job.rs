@@ -19,7 +19,8 @@ use futures::{Stream, StreamExt, stream::BoxStream};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, ProviderName, Result};
+use crate::error::{Error, ProviderName, Result, ResumeWith};
+use crate::redact::Redactor;
 
 /// One finished output (a version or variation of the song).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -150,6 +151,9 @@ pub struct Job {
     provider: ProviderName,
     id: String,
     source: EventSource,
+    redactor: Redactor,
+    resume: Option<ResumeWith>,
+    idempotency_key: Option<uuid::Uuid>,
 }
 
 impl std::fmt::Debug for Job {
@@ -157,6 +161,7 @@ impl std::fmt::Debug for Job {
         f.debug_struct("Job")
             .field("provider", &self.provider)
             .field("id", &self.id)
+            .field("idempotency_key", &self.idempotency_key)
             .finish_non_exhaustive()
     }
 }
@@ -166,12 +171,38 @@ impl Job {
         not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
         allow(dead_code)
     )]
-    pub(crate) fn new(provider: ProviderName, id: String, source: EventSource) -> Self {
+    pub(crate) fn new(
+        provider: ProviderName,
+        id: String,
+        redactor: Redactor,
+        source: EventSource,
+    ) -> Self {
         Self {
             provider,
             id,
             source,
+            redactor,
+            resume: None,
+            idempotency_key: None,
         }
+    }
+
+    /// Every error the job's events end with names `resume` (the job
+    /// exists, and this finds it again).
+    #[cfg_attr(
+        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        allow(dead_code)
+    )]
+    pub(crate) fn resumable(mut self, resume: ResumeWith) -> Self {
+        self.resume = Some(resume);
+        self
+    }
+
+    /// Records the idempotency key the create was sent with.
+    #[cfg_attr(not(feature = "soundpiece"), allow(dead_code))]
+    pub(crate) fn with_idempotency_key(mut self, key: uuid::Uuid) -> Self {
+        self.idempotency_key = Some(key);
+        self
     }
 
     /// The provider running the job.
@@ -179,11 +210,25 @@ impl Job {
         self.provider
     }
 
-    /// The job's id at the provider: Soundverse's `message_id` (or the v7
-    /// `job_id` until a `message_id` arrives), SoundPiece's `op_...`,
+    /// The job's id at the provider, the one its status lookup knows:
+    /// Soundverse's `message_id` (for `/status/generations/{message_id}`;
+    /// a v7 stream's `job_id` is only used until the `message_id` arrives,
+    /// which the submit waits for), SoundPiece's operation id (`op_...`),
     /// MusicGPT's `task_id`.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// How to find this job again if following it fails: the same id as
+    /// [`Job::id`], typed by provider.
+    pub fn resume_with(&self) -> Option<&ResumeWith> {
+        self.resume.as_ref()
+    }
+
+    /// The idempotency key the create was sent with (SoundPiece): sending
+    /// the same request with it again answers this same operation.
+    pub fn idempotency_key(&self) -> Option<uuid::Uuid> {
+        self.idempotency_key
     }
 
     /// The job's events, ending with [`JobEvent::Completed`], or with an error
@@ -195,7 +240,9 @@ impl Job {
     ) -> impl Stream<Item = Result<JobEvent>> + Send + 'static {
         let waiting_for = format!("{} job {}", self.provider, self.id);
         let events = (self.source)(options.poll_interval);
-        Bounded {
+        let redactor = self.redactor;
+        let resume = self.resume;
+        let bounded = Bounded {
             inner: events,
             deadline: options
                 .timeout
@@ -206,7 +253,18 @@ impl Job {
                 .map(|token| Box::pin(token.cancelled_owned())),
             waiting_for,
             done: false,
-        }
+        };
+        // Provider text is scrubbed of the key; every failure names the job.
+        bounded.map(move |item| match item {
+            Ok(event) => Ok(redactor.event(event)),
+            Err(error) => {
+                let error = match &resume {
+                    Some(resume) => error.after_create(resume.clone()),
+                    None => error,
+                };
+                Err(redactor.error(error))
+            }
+        })
     }
 
     /// Waits for the job to finish and returns its outputs.
@@ -223,6 +281,38 @@ impl Job {
             provider,
             message_id: Some(id),
         })
+    }
+}
+
+/// Runs `work` under the deadline and the cancellation token of `options`:
+/// the first to fire ends it with [`Error::Timeout`] or [`Error::Cancelled`]
+/// naming `waiting_for`.
+#[cfg_attr(not(feature = "soundverse"), allow(dead_code))]
+pub(crate) async fn within<T>(
+    options: &WaitOptions,
+    waiting_for: impl FnOnce() -> String,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let deadline = async {
+        match options.timeout {
+            Some(after) => {
+                tokio::time::sleep(after).await;
+                after
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let cancelled = async {
+        match &options.cancel {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        () = cancelled => Err(Error::Cancelled { waiting_for: waiting_for() }),
+        after = deadline => Err(Error::Timeout { after, waiting_for: waiting_for() }),
+        result = work => result,
     }
 }
 

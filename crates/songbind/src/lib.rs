@@ -127,6 +127,7 @@ pub mod job;
 pub mod lyrics;
 #[cfg(feature = "musicgpt")]
 pub mod musicgpt;
+mod redact;
 pub mod retry;
 pub mod secret;
 #[cfg(feature = "soundpiece")]
@@ -141,7 +142,7 @@ pub mod validate;
 pub mod webhook;
 
 pub use download::Downloader;
-pub use error::{Error, FieldIssue, ProviderName, Result};
+pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith};
 pub use job::{Job, JobEvent, JobOutput, Output, WaitOptions};
 pub use retry::{Repeatable, RetryPolicy};
 pub use secret::Secret;

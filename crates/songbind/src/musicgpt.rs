@@ -13,9 +13,9 @@ use futures::StreamExt;
 use songbind_musicgpt::ClientInfo;
 use songbind_musicgpt::types::{self, RemixMode};
 
-use crate::error::{Error, ProviderName, Result};
+use crate::error::{Error, ProviderName, Result, ResumeWith};
 use crate::job::{Job, JobEvent, JobOutput, Output};
-use crate::retry::{Repeatable, RetryPolicy, run_generated};
+use crate::retry::{Calls, Repeatable, RetryPolicy};
 use crate::secret::Secret;
 use crate::upload::{UploadAudio, post_remix};
 use crate::validate::{self, UrlRule};
@@ -94,7 +94,7 @@ impl RemixRequest {
 #[derive(Clone, Debug)]
 pub struct MusicGpt {
     client: songbind_musicgpt::Client,
-    retry: RetryPolicy,
+    calls: Calls,
 }
 
 impl MusicGpt {
@@ -116,13 +116,13 @@ impl MusicGpt {
     ) -> Result<Self> {
         Ok(Self {
             client: songbind_musicgpt::Client::with_options(base_url, api_key.expose(), options)?,
-            retry: RetryPolicy::default(),
+            calls: Calls::new(PROVIDER, api_key),
         })
     }
 
     /// Replaces the retry policy.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.calls.policy = policy;
         self
     }
 
@@ -141,7 +141,7 @@ impl MusicGpt {
             AudioInput::Url(_) => UploadAudio::None,
         };
         let created = self
-            .retry
+            .calls
             .run(Repeatable::OnlyIfNotTaken, |_| {
                 post_remix(self.client.client(), self.client.baseurl(), &form, audio)
             })
@@ -160,15 +160,17 @@ impl MusicGpt {
     }
 
     async fn lookup(&self, by: Lookup<'_>) -> Result<types::Conversion> {
-        let found = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
-            let request = self.client.get_conversion_by_id().conversion_type("REMIX");
-            match by {
-                Lookup::Conversion(id) => request.conversion_id(id),
-                Lookup::Task(id) => request.task_id(id),
-            }
-            .send()
-        })
-        .await?;
+        let found = self
+            .calls
+            .generated(Repeatable::Safe, || {
+                let request = self.client.get_conversion_by_id().conversion_type("REMIX");
+                match by {
+                    Lookup::Conversion(id) => request.conversion_id(id),
+                    Lookup::Task(id) => request.task_id(id),
+                }
+                .send()
+            })
+            .await?;
         found
             .conversion
             .ok_or_else(|| Error::decode("MusicGPT's /byId answer", "it holds no conversion", ""))
@@ -190,7 +192,8 @@ impl MusicGpt {
         let id = task_id.clone();
         Job::new(
             PROVIDER,
-            task_id,
+            task_id.clone(),
+            self.calls.redactor.clone(),
             Box::new(move |poll_interval| {
                 let state = Polling {
                     task_id: id,
@@ -206,6 +209,7 @@ impl MusicGpt {
                 .boxed()
             }),
         )
+        .resumable(ResumeWith::TaskId(task_id))
     }
 
     /// One round of `/byId` polling: the events it produced and the next state.

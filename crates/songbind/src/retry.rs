@@ -1,14 +1,21 @@
 //! Retries with exponential backoff and jitter, honouring `Retry-After`.
 //!
-//! What may be retried depends on whether sending the request twice is safe:
+//! What may be retried depends on whether sending the request twice is safe,
+//! and is decided by the HTTP status, never by a message text:
 //!
 //! * [`Repeatable::Safe`]: GETs, and SoundPiece PUTs (which carry an
-//!   idempotency key): 408, 409, 429, 5xx and transport failures are retried.
+//!   idempotency key): 408, 429, 500, 502, 503, 504 and transport failures
+//!   are retried; never a 409 (a key reused with another body is not
+//!   transient).
 //! * [`Repeatable::OnlyIfNotTaken`]: creates that are not idempotent
-//!   (Soundverse and MusicGPT POSTs): only answers that say the request was
-//!   not taken (429, 503) and connections that never opened are retried,
-//!   never a connection that broke after the request went out, since the job
-//!   may exist.
+//!   (Soundverse and MusicGPT POSTs): only 429 and 503, which say the
+//!   request was not taken, and connections that failed before any byte of
+//!   the request was written; never a connection that broke after the
+//!   request went out, nor any other status, since the job may exist.
+//!
+//! An answer whose body is not the documented JSON (a proxy's HTML 502, a
+//! `text/plain` 429, an empty 503) keeps its status and `Retry-After`, so
+//! it is retried by the same rules.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -62,17 +69,13 @@ impl RetryPolicy {
 
     /// Whether `error` may be retried for a request that is `repeatable`.
     pub fn is_retryable(&self, error: &Error, repeatable: Repeatable) -> bool {
-        match repeatable {
-            Repeatable::Safe => match error {
-                Error::Transport(_) => true,
-                other => other
-                    .status()
-                    .is_some_and(|s| matches!(s, 408 | 409 | 429) || (500..600).contains(&s)),
-            },
-            Repeatable::OnlyIfNotTaken => match error {
-                Error::Transport(e) => e.is_connect(),
-                other => other.request_not_taken(),
-            },
+        match (repeatable, error.root()) {
+            (Repeatable::Safe, Error::Transport(_)) => true,
+            (Repeatable::Safe, other) => other
+                .status()
+                .is_some_and(|s| matches!(s, 408 | 429 | 500 | 502 | 503 | 504)),
+            (Repeatable::OnlyIfNotTaken, Error::Transport(e)) => e.is_connect(),
+            (Repeatable::OnlyIfNotTaken, other) => other.request_not_taken(),
         }
     }
 
@@ -128,33 +131,63 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Sends a generated-client request under `policy`, mapping its errors to
-/// [`Error`] so they can be classified (and returned) like any other.
-#[cfg(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt"))]
-pub(crate) async fn run_generated<T, E, F, Fut>(
-    policy: &RetryPolicy,
-    provider: crate::ProviderName,
-    repeatable: Repeatable,
-    send: F,
-) -> Result<T>
-where
-    E: serde::Serialize,
-    F: Fn() -> Fut,
-    Fut: Future<
-        Output = std::result::Result<
-            progenitor_client::ResponseValue<T>,
-            progenitor_client::Error<E>,
+/// How one provider client calls: its retry policy, and the redactor that
+/// scrubs its key from every error it returns.
+#[derive(Clone, Debug)]
+pub(crate) struct Calls {
+    pub(crate) provider: crate::ProviderName,
+    pub(crate) policy: RetryPolicy,
+    pub(crate) redactor: crate::redact::Redactor,
+}
+
+#[cfg_attr(
+    not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+    allow(dead_code)
+)]
+impl Calls {
+    /// Calls for `provider` with the default policy, scrubbing `key`.
+    pub(crate) fn new(provider: crate::ProviderName, key: &crate::Secret) -> Self {
+        Self {
+            provider,
+            policy: RetryPolicy::default(),
+            redactor: crate::redact::Redactor::new(key),
+        }
+    }
+
+    /// Runs `attempt` under the policy; the error returned is scrubbed.
+    pub(crate) async fn run<T, F, Fut>(&self, repeatable: Repeatable, attempt: F) -> Result<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.policy
+            .run(repeatable, attempt)
+            .await
+            .map_err(|e| self.redactor.error(e))
+    }
+
+    /// Sends a generated-client request under the policy, mapping its errors
+    /// to [`Error`] so they can be classified (and returned) like any other.
+    #[cfg(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt"))]
+    pub(crate) async fn generated<T, E, F, Fut>(&self, repeatable: Repeatable, send: F) -> Result<T>
+    where
+        E: serde::Serialize,
+        F: Fn() -> Fut,
+        Fut: Future<
+            Output = std::result::Result<
+                progenitor_client::ResponseValue<T>,
+                progenitor_client::Error<E>,
+            >,
         >,
-    >,
-{
-    policy
-        .run(repeatable, |_| async {
+    {
+        self.run(repeatable, |_| async {
             match send().await {
                 Ok(response) => Ok(response.into_inner()),
-                Err(error) => Err(crate::error::from_generated(provider, error).await),
+                Err(error) => Err(crate::error::from_generated(self.provider, error).await),
             }
         })
         .await
+    }
 }
 
 #[cfg(test)]
@@ -189,35 +222,46 @@ mod tests {
         assert_eq!(parse_retry_after(&HeaderMap::new(), now), None);
     }
 
-    fn provider_error(status: u16) -> Error {
-        Error::Provider {
-            provider: ProviderName::SoundPiece,
-            status,
-            message: String::new(),
-            body: String::new(),
+    /// The error an answer with `status` and a JSON `message` maps to.
+    fn answered(provider: ProviderName, status: u16, message: &str, retry_after: &str) -> Error {
+        let mut headers = HeaderMap::new();
+        if !retry_after.is_empty() {
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(retry_after).unwrap());
         }
+        Error::from_response(
+            provider,
+            reqwest::StatusCode::from_u16(status).unwrap(),
+            &headers,
+            &serde_json::json!({ "message": message, "detail": message }).to_string(),
+        )
+    }
+
+    fn provider_error(status: u16) -> Error {
+        answered(ProviderName::SoundPiece, status, "", "")
     }
 
     #[test]
-    fn creates_that_are_not_idempotent_retry_only_answers_that_say_not_taken() {
+    fn creates_that_are_not_idempotent_retry_only_429_and_503() {
         let policy = RetryPolicy::default();
-        let limited = Error::RateLimited {
-            provider: ProviderName::Soundverse,
-            retry_after: None,
-            message: String::new(),
-        };
-        assert!(policy.is_retryable(&limited, Repeatable::OnlyIfNotTaken));
+        for status in [429, 503] {
+            assert!(
+                policy.is_retryable(&provider_error(status), Repeatable::OnlyIfNotTaken),
+                "{status}"
+            );
+        }
         for status in [408, 409, 500, 502, 504] {
             assert!(
                 !policy.is_retryable(&provider_error(status), Repeatable::OnlyIfNotTaken),
                 "{status}"
             );
+        }
+        for status in [408, 429, 500, 502, 503, 504] {
             assert!(
                 policy.is_retryable(&provider_error(status), Repeatable::Safe),
                 "{status}"
             );
         }
-        for status in [400, 404, 422] {
+        for status in [400, 401, 402, 404, 409, 422, 501] {
             assert!(
                 !policy.is_retryable(&provider_error(status), Repeatable::Safe),
                 "{status}"
@@ -226,15 +270,43 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_wins_over_backoff_and_is_capped() {
+    fn misleading_texts_on_a_5xx_never_make_a_create_look_not_taken() {
         let policy = RetryPolicy::default();
-        let asked = |secs| Error::ServiceUnavailable {
-            provider: ProviderName::MusicGpt,
-            retry_after: Some(Duration::from_secs(secs)),
-            message: String::new(),
-        };
-        assert_eq!(policy.delay(0, &asked(3)), Duration::from_secs(3));
-        assert_eq!(policy.delay(5, &asked(3600)), policy.max_retry_after);
+        for (status, text) in [
+            (504, "Upstream service temporarily unavailable"),
+            (
+                500,
+                "Job created, but the rate limit counter could not be updated",
+            ),
+            (
+                500,
+                "Service temporarily unavailable. Please try again in a moment.",
+            ),
+            (502, "Rate limits have been passed for the user."),
+        ] {
+            for provider in [ProviderName::Soundverse, ProviderName::MusicGpt] {
+                let error = answered(provider, status, text, "");
+                assert_eq!(error.status(), Some(status), "{error:?}");
+                assert!(
+                    matches!(error, Error::Provider { .. }),
+                    "{status} {text}: {error:?}"
+                );
+                assert!(
+                    !policy.is_retryable(&error, Repeatable::OnlyIfNotTaken),
+                    "{status} {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn retry_after_wins_over_backoff_and_is_capped_whatever_the_status() {
+        let policy = RetryPolicy::default();
+        let asked =
+            |status, secs: u64| answered(ProviderName::MusicGpt, status, "", &secs.to_string());
+        assert_eq!(policy.delay(0, &asked(503, 3)), Duration::from_secs(3));
+        assert_eq!(policy.delay(0, &asked(502, 4)), Duration::from_secs(4));
+        assert_eq!(policy.delay(5, &asked(429, 3600)), policy.max_retry_after);
     }
 
     #[test]

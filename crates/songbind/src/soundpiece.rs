@@ -12,9 +12,9 @@ use futures::StreamExt;
 use songbind_soundpiece::types;
 use uuid::Uuid;
 
-use crate::error::{Error, ProviderName, Result};
+use crate::error::{Error, ProviderName, Result, ResumeWith};
 use crate::job::{Job, JobEvent, JobOutput, Output};
-use crate::retry::{Repeatable, RetryPolicy, run_generated};
+use crate::retry::{Calls, Repeatable, RetryPolicy};
 use crate::secret::Secret;
 use crate::validate::{self, UrlRule};
 
@@ -107,7 +107,7 @@ impl RemixRequest {
 #[derive(Clone, Debug)]
 pub struct SoundPiece {
     client: songbind_soundpiece::Client,
-    retry: RetryPolicy,
+    calls: Calls,
 }
 
 impl SoundPiece {
@@ -128,13 +128,13 @@ impl SoundPiece {
     ) -> Result<Self> {
         Ok(Self {
             client: songbind_soundpiece::Client::with_options(base_url, api_key.expose(), options)?,
-            retry: RetryPolicy::default(),
+            calls: Calls::new(PROVIDER, api_key),
         })
     }
 
     /// Replaces the retry policy.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.calls.policy = policy;
         self
     }
 
@@ -143,17 +143,24 @@ impl SoundPiece {
         &self.client
     }
 
-    /// Submits a remix. Retries (408, 409, 429, 5xx, lost connections) reuse
-    /// one idempotency key, so at most one operation is created.
+    /// Submits a remix. Retries (408, 429, 5xx, lost connections) reuse one
+    /// idempotency key, so at most one operation is created. Once the `PUT`
+    /// was sent, every error is [`Error::AfterCreate`] naming that key
+    /// ([`ResumeWith::IdempotencyKey`]): sending the same request with it
+    /// again answers the operation if it exists. A 409 (the key was used with
+    /// another body) is [`Error::IdempotencyConflict`] and is not retried.
     pub async fn submit_remix(&self, request: &RemixRequest) -> Result<Job> {
         request.validate()?;
         let key = request.idempotency_key.unwrap_or_else(Uuid::new_v4);
         let body = request.to_wire(key)?;
-        let created = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
-            self.client.create_remix_song().body(body.clone()).send()
-        })
-        .await?;
-        Ok(self.job(created.remix_song))
+        let created = self
+            .calls
+            .generated(Repeatable::Safe, || {
+                self.client.create_remix_song().body(body.clone()).send()
+            })
+            .await
+            .map_err(|e| e.after_create(ResumeWith::IdempotencyKey(key)))?;
+        Ok(self.job(created.remix_song).with_idempotency_key(key))
     }
 
     /// Reads an operation; with `wait`, long-polls (about 20 s) until it is
@@ -164,14 +171,16 @@ impl SoundPiece {
         let id: types::GetRemixSongId = id
             .parse()
             .map_err(|e: types::error::ConversionError| Error::validation("id", e.to_string()))?;
-        let found = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
-            self.client
-                .get_remix_song()
-                .id(id.clone())
-                .wait(wait)
-                .send()
-        })
-        .await?;
+        let found = self
+            .calls
+            .generated(Repeatable::Safe, || {
+                self.client
+                    .get_remix_song()
+                    .id(id.clone())
+                    .wait(wait)
+                    .send()
+            })
+            .await?;
         Ok(found.remix_song)
     }
 
@@ -187,7 +196,8 @@ impl SoundPiece {
         let id = first.id.clone();
         Job::new(
             PROVIDER,
-            id,
+            id.clone(),
+            self.calls.redactor.clone(),
             Box::new(move |poll_interval| {
                 futures::stream::unfold(Poller::Start(first), move |state| {
                     let this = this.clone();
@@ -197,6 +207,7 @@ impl SoundPiece {
                 .boxed()
             }),
         )
+        .resumable(ResumeWith::OperationId(id))
     }
 
     /// One step of the long-poll loop: the events it produced and the next state.

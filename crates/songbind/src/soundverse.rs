@@ -15,9 +15,11 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value};
 use songbind_soundverse::types;
 
-use crate::error::{Error, ProviderName, Result};
-use crate::job::{Job, JobEvent, JobOutput, Output};
-use crate::retry::{Repeatable, RetryPolicy, run_generated};
+use std::time::Duration;
+
+use crate::error::{Error, ProviderName, Result, ResumeWith};
+use crate::job::{Job, JobEvent, JobOutput, Output, WaitOptions, within};
+use crate::retry::{Calls, Repeatable, RetryPolicy};
 use crate::secret::Secret;
 use crate::sse::{
     SongProgress, SoundverseChunk, SoundverseEvent, SoundverseEventStream, StreamLimits,
@@ -29,6 +31,10 @@ const PROVIDER: ProviderName = ProviderName::Soundverse;
 /// Documented limits.
 const EXTEND_AT_MS: (i64, i64) = (8_000, 420_000);
 const REMIX_PROMPT_MAX: usize = 1024;
+
+/// How long a `submit_*` call waits for the stream to name the song
+/// (`message_id`) unless told otherwise: keepalives alone never end it.
+pub const DEFAULT_SUBMIT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A song generated from a prompt (`/v6/generate/song`).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -172,7 +178,7 @@ impl RemixRequest {
 #[derive(Clone, Debug)]
 pub struct Soundverse {
     client: songbind_soundverse::Client,
-    retry: RetryPolicy,
+    calls: Calls,
     limits: StreamLimits,
 }
 
@@ -194,14 +200,14 @@ impl Soundverse {
     ) -> Result<Self> {
         Ok(Self {
             client: songbind_soundverse::Client::with_options(base_url, api_key.expose(), options)?,
-            retry: RetryPolicy::default(),
+            calls: Calls::new(PROVIDER, api_key),
             limits: StreamLimits::default(),
         })
     }
 
     /// Replaces the retry policy.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.calls.policy = policy;
         self
     }
 
@@ -216,54 +222,133 @@ impl Soundverse {
         &self.client
     }
 
-    /// Starts a generation and follows its stream.
+    /// Starts a generation and follows its stream. The call returns once
+    /// the stream names the song (`message_id`), within
+    /// [`DEFAULT_SUBMIT_TIMEOUT`]; [`Soundverse::submit_generate_with`] takes
+    /// your own deadline and cancellation token.
     pub async fn submit_generate(&self, request: &GenerateRequest) -> Result<Job> {
-        request.validate()?;
-        let body = request.to_wire();
-        let stream = self
-            .open(|| self.client.generate_song().body(body.clone()).send())
-            .await?;
-        self.job(stream).await
+        self.submit_generate_with(request, &submit_options()).await
     }
 
-    /// Starts an extension and follows its stream.
+    /// [`Soundverse::submit_generate`] under the timeout and cancellation
+    /// token of `options` (no timeout when it has none).
+    pub async fn submit_generate_with(
+        &self,
+        request: &GenerateRequest,
+        options: &WaitOptions,
+    ) -> Result<Job> {
+        request.validate()?;
+        let body = request.to_wire();
+        self.submit(options, || {
+            self.client.generate_song().body(body.clone()).send()
+        })
+        .await
+    }
+
+    /// Starts an extension and follows its stream (see
+    /// [`Soundverse::submit_generate`] for when it returns).
     pub async fn submit_extend(&self, request: &ExtendRequest) -> Result<Job> {
-        request.validate()?;
-        let body = request.to_wire();
-        let stream = self
-            .open(|| self.client.extend_song().body(body.clone()).send())
-            .await?;
-        self.job(stream).await
+        self.submit_extend_with(request, &submit_options()).await
     }
 
-    /// Starts a remix and follows its stream.
+    /// [`Soundverse::submit_extend`] under the timeout and cancellation token
+    /// of `options`.
+    pub async fn submit_extend_with(
+        &self,
+        request: &ExtendRequest,
+        options: &WaitOptions,
+    ) -> Result<Job> {
+        request.validate()?;
+        let body = request.to_wire();
+        self.submit(options, || {
+            self.client.extend_song().body(body.clone()).send()
+        })
+        .await
+    }
+
+    /// Starts a remix and follows its stream (see
+    /// [`Soundverse::submit_generate`] for when it returns; a v7 stream's
+    /// `job_id` comes first, and the call waits for the `message_id` that
+    /// status lookups know).
     pub async fn submit_remix(&self, request: &RemixRequest) -> Result<Job> {
+        self.submit_remix_with(request, &submit_options()).await
+    }
+
+    /// [`Soundverse::submit_remix`] under the timeout and cancellation token
+    /// of `options`.
+    pub async fn submit_remix_with(
+        &self,
+        request: &RemixRequest,
+        options: &WaitOptions,
+    ) -> Result<Job> {
         request.validate()?;
         let body = request.to_wire()?;
-        let stream = self
-            .open(|| self.client.remix_song().body(body.clone()).send())
-            .await?;
-        self.job(stream).await
+        self.submit(options, || {
+            self.client.remix_song().body(body.clone()).send()
+        })
+        .await
     }
 
-    /// Generates a song and waits for the whole answer (`/sync`).
+    /// Generates a song and waits for the whole answer (`/sync`), with no
+    /// limit of its own; [`Soundverse::generate_sync_with`] takes one.
     pub async fn generate_sync(&self, request: &GenerateRequest) -> Result<JobOutput> {
+        self.generate_sync_with(request, &WaitOptions::default())
+            .await
+    }
+
+    /// [`Soundverse::generate_sync`] under the timeout and cancellation
+    /// token of `options`.
+    pub async fn generate_sync_with(
+        &self,
+        request: &GenerateRequest,
+        options: &WaitOptions,
+    ) -> Result<JobOutput> {
         request.validate()?;
         let body = request.to_wire();
-        let answer = run_generated(&self.retry, PROVIDER, Repeatable::OnlyIfNotTaken, || {
+        self.sync(options, || {
             self.client.generate_song_sync().body(body.clone()).send()
         })
-        .await?;
-        Ok(sync_output(answer))
+        .await
     }
 
-    /// Extends a song and waits for the whole answer (`/sync`).
+    /// Extends a song and waits for the whole answer (`/sync`), with no
+    /// limit of its own; [`Soundverse::extend_sync_with`] takes one.
     pub async fn extend_sync(&self, request: &ExtendRequest) -> Result<JobOutput> {
+        self.extend_sync_with(request, &WaitOptions::default())
+            .await
+    }
+
+    /// [`Soundverse::extend_sync`] under the timeout and cancellation token
+    /// of `options`.
+    pub async fn extend_sync_with(
+        &self,
+        request: &ExtendRequest,
+        options: &WaitOptions,
+    ) -> Result<JobOutput> {
         request.validate()?;
         let body = request.to_wire();
-        let answer = run_generated(&self.retry, PROVIDER, Repeatable::OnlyIfNotTaken, || {
+        self.sync(options, || {
             self.client.extend_song_sync().body(body.clone()).send()
         })
+        .await
+    }
+
+    /// Sends a `/sync` create (retried only while not taken) under `options`.
+    async fn sync<F, Fut>(&self, options: &WaitOptions, send: F) -> Result<JobOutput>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<
+                Output = std::result::Result<
+                    songbind_soundverse::ResponseValue<types::SyncSongResponse>,
+                    songbind_soundverse::Error<types::ErrorBody>,
+                >,
+            >,
+    {
+        let answer = within(
+            options,
+            || format!("the {PROVIDER} /sync answer"),
+            self.calls.generated(Repeatable::OnlyIfNotTaken, send),
+        )
         .await?;
         Ok(sync_output(answer))
     }
@@ -272,18 +357,21 @@ impl Soundverse {
     /// open JSON object, since Soundverse does not publish its shape.
     pub async fn status(&self, message_id: &str) -> Result<Map<String, Value>> {
         validate::not_blank("message_id", message_id)?;
-        let status = run_generated(&self.retry, PROVIDER, Repeatable::Safe, || {
-            self.client
-                .get_generation_status()
-                .message_id(message_id)
-                .send()
-        })
-        .await?;
+        let status = self
+            .calls
+            .generated(Repeatable::Safe, || {
+                self.client
+                    .get_generation_status()
+                    .message_id(message_id)
+                    .send()
+            })
+            .await?;
         Ok(status.0)
     }
 
-    /// Sends a streaming create (retried only while not taken) and wraps its body.
-    async fn open<F, Fut>(&self, send: F) -> Result<SoundverseEventStream>
+    /// Sends a streaming create (retried only while not taken), then reads
+    /// its stream until the song is named, all under `options`.
+    async fn submit<F, Fut>(&self, options: &WaitOptions, send: F) -> Result<Job>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<
@@ -293,32 +381,38 @@ impl Soundverse {
                 >,
             >,
     {
-        let bytes = run_generated(&self.retry, PROVIDER, Repeatable::OnlyIfNotTaken, send).await?;
-        Ok(SoundverseEventStream::with_limits(
-            bytes.into_inner(),
-            self.limits,
-        ))
+        let work = async {
+            let bytes = self
+                .calls
+                .generated(Repeatable::OnlyIfNotTaken, send)
+                .await?;
+            let stream = SoundverseEventStream::with_limits(bytes.into_inner(), self.limits);
+            self.job(stream).await
+        };
+        within(options, || format!("the {PROVIDER} song id"), work)
+            .await
+            .map_err(|e| self.calls.redactor.error(e))
     }
 
-    /// Reads the stream until the song has an id, then hands the rest to a [`Job`].
+    /// Reads the stream until the song has a `message_id` (or fails), then
+    /// hands the rest to a [`Job`]. A chunk that does not decode is skipped,
+    /// before the id as after it: the song goes on either way.
     async fn job(&self, mut stream: SoundverseEventStream) -> Result<Job> {
         let mut read = VecDeque::new();
         let id = loop {
             match stream.next().await {
                 Some(Ok(chunk)) => {
-                    let id = chunk.message_id.clone().or_else(|| match &chunk.event {
-                        SoundverseEvent::JobCreated { job_id } => Some(job_id.clone()),
-                        _ => None,
-                    });
+                    let id = chunk.message_id.clone();
                     let failed = matches!(chunk.event, SoundverseEvent::Failed { .. });
                     read.push_back(Ok(chunk));
                     if let Some(id) = id {
-                        break id;
+                        break Some(id);
                     }
                     if failed {
-                        break String::new();
+                        break None;
                     }
                 }
+                Some(Err(Error::Decode { .. })) => {}
                 Some(Err(error)) => return Err(error),
                 None => {
                     return Err(Error::StreamEndedEarly {
@@ -329,10 +423,11 @@ impl Soundverse {
             }
         };
         let chunks = stream::iter(read).chain(stream);
-        let job_id = id.clone();
-        Ok(Job::new(
+        let job_id = id.clone().unwrap_or_default();
+        let job = Job::new(
             PROVIDER,
-            id,
+            job_id.clone(),
+            self.calls.redactor.clone(),
             Box::new(move |_poll_interval| {
                 let mut follower = Follower::new(job_id);
                 chunks
@@ -340,8 +435,17 @@ impl Soundverse {
                     .flat_map(stream::iter)
                     .boxed()
             }),
-        ))
+        );
+        Ok(match id {
+            Some(id) => job.resumable(ResumeWith::MessageId(id)),
+            None => job,
+        })
     }
+}
+
+/// The options a plain `submit_*` call runs under.
+fn submit_options() -> WaitOptions {
+    WaitOptions::default().timeout(DEFAULT_SUBMIT_TIMEOUT)
 }
 
 /// Turns stream chunks into job events, tracking both versions.

@@ -20,6 +20,14 @@
 //! for MusicGPT). [`Pacing`] sets how fast time passes; [`Fault`]s make
 //! requests fail in the ways real networks and providers do.
 //!
+//! Requests that pass the auth check are recorded for tests to read
+//! ([`Emulator::received`]), within bounds: the last
+//! [`DEFAULT_MAX_RECORDED_REQUESTS`] requests and the first
+//! [`DEFAULT_MAX_RECORDED_BODY_BYTES`] of each body unless the builder says
+//! otherwise ([`EmulatorBuilder::max_recorded_requests`],
+//! [`EmulatorBuilder::max_recorded_body_bytes`]); [`Emulator::record_stats`]
+//! counts what was let go.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
@@ -57,7 +65,10 @@ pub use faults::{FAULT_HEADER, Fault, FaultRule, ParseFaultError};
 pub use files::sample_wav;
 pub use pacing::Pacing;
 pub use provider::Provider;
-pub use record::{RECORDED_BODY_LIMIT, RecordedPart, RecordedRequest, WebhookDelivery};
+pub use record::{
+    DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS, RECORDED_BODY_LIMIT,
+    RecordStats, RecordedPart, RecordedRequest, WebhookDelivery,
+};
 
 /// The secret SoundPiece callbacks are signed with unless another is chosen
 /// (`whsec_` + base64 of `songbind-emulator-webhook-secret`).
@@ -70,6 +81,7 @@ pub struct EmulatorBuilder {
     pacing: Pacing,
     webhook_secret: String,
     faults: Vec<FaultRule>,
+    record_limits: record::RecordLimits,
 }
 
 impl Default for EmulatorBuilder {
@@ -79,6 +91,7 @@ impl Default for EmulatorBuilder {
             pacing: Pacing::realtime(),
             webhook_secret: DEFAULT_WEBHOOK_SECRET.to_owned(),
             faults: Vec::new(),
+            record_limits: record::RecordLimits::default(),
         }
     }
 }
@@ -115,6 +128,24 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How many recorded requests [`Emulator::received`] keeps, the oldest
+    /// dropped first ([`DEFAULT_MAX_RECORDED_REQUESTS`] by default; 0 keeps
+    /// none but still counts them).
+    pub fn max_recorded_requests(mut self, max: usize) -> Self {
+        self.record_limits.max_requests = max;
+        self
+    }
+
+    /// How many body bytes are kept per recorded request
+    /// ([`DEFAULT_MAX_RECORDED_BODY_BYTES`] by default): a body that fits is
+    /// kept whole, a longer one is cut to its first `max` bytes (the rest is
+    /// counted in [`RecordStats::body_bytes_read`], not stored). Multipart
+    /// text values count against the same cap.
+    pub fn max_recorded_body_bytes(mut self, max: usize) -> Self {
+        self.record_limits.max_body_bytes = max;
+        self
+    }
+
     /// Binds the port and starts serving in the background.
     pub async fn start(self) -> io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(self.bind).await?;
@@ -130,7 +161,7 @@ impl EmulatorBuilder {
             webhook_secret: self.webhook_secret,
             webhook_client,
             faults: Mutex::new(faults::FaultPlan::default()),
-            requests: Mutex::new(Vec::new()),
+            requests: Mutex::new(record::RequestLog::new(self.record_limits)),
             deliveries: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
             soundverse: soundverse::SoundverseState::default(),
@@ -196,9 +227,31 @@ impl Emulator {
         &self.state.webhook_secret
     }
 
-    /// Every request received so far, in arrival order.
+    /// The recorded requests the log still keeps, in arrival order: every
+    /// request that passed the provider's auth check, up to the last
+    /// [`EmulatorBuilder::max_recorded_requests`] of them. Requests refused
+    /// for a missing or invalid key are not recorded.
     pub fn received(&self) -> Vec<RecordedRequest> {
-        self.state.lock(&self.state.requests).clone()
+        self.state.lock(&self.state.requests).requests()
+    }
+
+    /// How many requests have been recorded since the start, including
+    /// those the log has since dropped: take it before an action and pass it
+    /// to [`Emulator::received_since`] to see the requests the action caused.
+    pub fn received_count(&self) -> usize {
+        self.state.lock(&self.state.requests).stats().recorded
+    }
+
+    /// The kept requests recorded after the first `count` (as returned by
+    /// [`Emulator::received_count`]), in arrival order. Requests the log has
+    /// dropped are missing, so keep the cap above what one action sends.
+    pub fn received_since(&self, count: usize) -> Vec<RecordedRequest> {
+        self.state.lock(&self.state.requests).since(count)
+    }
+
+    /// What the request log holds and what it let go.
+    pub fn record_stats(&self) -> RecordStats {
+        self.state.lock(&self.state.requests).stats()
     }
 
     /// Every webhook delivery attempt so far, in order.
@@ -227,15 +280,17 @@ impl Emulator {
         self.state.lock(&self.state.faults).clear();
     }
 
-    /// Waits until at least `count` requests have been received.
+    /// Waits until at least `count` requests have been recorded since the
+    /// start (see [`Emulator::received_count`]); answers the requests the
+    /// log keeps (all of them unless more than the cap were recorded).
     pub async fn wait_for_requests(
         &self,
         count: usize,
         timeout: Duration,
     ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
         self.wait_until(timeout, || {
-            let requests = self.received();
-            (requests.len() >= count).then_some(requests)
+            let log = self.state.lock(&self.state.requests);
+            (log.stats().recorded >= count).then(|| log.requests())
         })
         .await
     }
@@ -298,7 +353,7 @@ pub(crate) struct State {
     pub(crate) webhook_secret: String,
     pub(crate) webhook_client: reqwest::Client,
     faults: Mutex<faults::FaultPlan>,
-    requests: Mutex<Vec<RecordedRequest>>,
+    requests: Mutex<record::RequestLog>,
     deliveries: Mutex<Vec<WebhookDelivery>>,
     /// Bumped whenever something is recorded, to wake `wait_for_*`.
     changed: watch::Sender<u64>,
@@ -334,21 +389,18 @@ impl State {
         self.changed.send_modify(|n| *n += 1);
     }
 
-    pub(crate) fn record_request(&self, request: RecordedRequest) -> usize {
-        let index = {
-            let mut requests = self.lock(&self.requests);
-            requests.push(request);
-            requests.len() - 1
-        };
+    /// Records an authenticated request with (the first bytes of) its body;
+    /// answers its sequence number, for [`State::record_form`].
+    pub(crate) fn record_request(&self, request: RecordedRequest, body: &[u8]) -> usize {
+        let seq = self.lock(&self.requests).push(request, body);
         self.bump();
-        index
+        seq
     }
 
-    /// Attaches the parts a multipart handler read to the recorded request.
-    pub(crate) fn record_form(&self, index: usize, parts: Vec<RecordedPart>) {
-        if let Some(request) = self.lock(&self.requests).get_mut(index) {
-            request.form = parts;
-        }
+    /// Attaches the parts a multipart handler read to recorded request `seq`
+    /// (if the log still keeps it).
+    pub(crate) fn record_form(&self, seq: usize, parts: Vec<RecordedPart>) {
+        self.lock(&self.requests).attach_form(seq, parts);
         self.bump();
     }
 

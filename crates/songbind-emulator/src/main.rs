@@ -9,7 +9,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::Parser;
-use songbind_emulator::{Emulator, Fault, FaultRule, Pacing, Provider};
+use songbind_emulator::{
+    DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS, Emulator, Fault, FaultRule,
+    Pacing, Provider,
+};
 
 /// A stateful local emulator of the Soundverse, SoundPiece and MusicGPT APIs.
 ///
@@ -42,6 +45,16 @@ struct Args {
     /// Without *TIMES it applies to every matching request.
     #[arg(long = "fault", value_parser = parse_fault_rule)]
     faults: Vec<FaultRule>,
+
+    /// Most received requests kept in memory for inspection (the oldest are
+    /// dropped first; only requests with a valid key are recorded).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RECORDED_REQUESTS)]
+    max_recorded_requests: usize,
+
+    /// Most body bytes kept per recorded request (a longer body is cut; its
+    /// length is still counted).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_RECORDED_BODY_BYTES)]
+    max_recorded_body_bytes: usize,
 }
 
 fn parse_pacing(text: &str) -> Result<Pacing, String> {
@@ -96,7 +109,9 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let mut builder = Emulator::builder()
         .bind(SocketAddr::new(args.host, args.port))
-        .pacing(args.pacing);
+        .pacing(args.pacing)
+        .max_recorded_requests(args.max_recorded_requests)
+        .max_recorded_body_bytes(args.max_recorded_body_bytes);
     if let Some(secret) = &args.webhook_secret {
         builder = builder.webhook_secret(secret);
     }
@@ -156,6 +171,29 @@ mod tests {
             parse_fault_rule("lose-reply*many")
                 .unwrap_err()
                 .contains("many")
+        );
+    }
+
+    #[test]
+    fn record_caps_default_to_the_library_defaults_and_can_be_set() {
+        let args = Args::try_parse_from(["songbind-emulator"]).unwrap();
+        assert_eq!(args.max_recorded_requests, DEFAULT_MAX_RECORDED_REQUESTS);
+        assert_eq!(
+            args.max_recorded_body_bytes,
+            DEFAULT_MAX_RECORDED_BODY_BYTES
+        );
+        let args = Args::try_parse_from([
+            "songbind-emulator",
+            "--max-recorded-requests",
+            "10",
+            "--max-recorded-body-bytes",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(args.max_recorded_requests, 10);
+        assert_eq!(args.max_recorded_body_bytes, 0);
+        assert!(
+            Args::try_parse_from(["songbind-emulator", "--max-recorded-requests", "-1"]).is_err()
         );
     }
 

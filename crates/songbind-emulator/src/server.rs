@@ -39,7 +39,8 @@ impl ActiveFault {
     }
 }
 
-/// Index of this request in the request log (to attach multipart parts).
+/// Sequence number of this request in the request log (to attach multipart
+/// parts); only requests that passed the auth check have one.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RecordIndex(pub(crate) usize);
 
@@ -107,7 +108,12 @@ pub(crate) async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-/// Runs around every provider route: record, choose a fault, check auth.
+/// Runs around every provider route: record (authenticated requests only),
+/// choose a fault, check auth.
+///
+/// A fault answers before the auth check, as before; recording only depends
+/// on the key, so that requests without a valid key (which anyone can send)
+/// never grow the log.
 async fn provider_middleware(
     AxumState((state, provider)): AxumState<(Arc<State>, Provider)>,
     request: Request,
@@ -125,28 +131,39 @@ async fn provider_middleware(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|len| len <= RECORDED_BODY_LIMIT);
-    let (body, recorded_body) = if !is_multipart && small {
-        match axum::body::to_bytes(body, RECORDED_BODY_LIMIT).await {
-            Ok(bytes) => (Body::from(bytes.clone()), bytes),
-            Err(_) => {
-                return provider.error(StatusCode::BAD_REQUEST, "could not read the request body");
+    let refusal = provider.auth_refusal(&parts.headers);
+    let read_body = !is_multipart && small;
+    let path = parts.uri.path().to_owned();
+    let mut body = body;
+    if refusal.is_none() {
+        let mut recorded_body = bytes::Bytes::new();
+        if read_body {
+            match axum::body::to_bytes(body, RECORDED_BODY_LIMIT).await {
+                Ok(bytes) => {
+                    recorded_body = bytes.clone();
+                    body = Body::from(bytes);
+                }
+                Err(_) => {
+                    return provider
+                        .error(StatusCode::BAD_REQUEST, "could not read the request body");
+                }
             }
         }
-    } else {
-        (body, bytes::Bytes::new())
-    };
-    let path = parts.uri.path().to_owned();
-    let index = state.record_request(RecordedRequest {
-        provider: Some(provider),
-        method: parts.method.clone(),
-        path: path.clone(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: header_map(&parts.headers),
-        body: recorded_body,
-        form: Vec::new(),
-        received_at: SystemTime::now(),
-    });
-    parts.extensions.insert(RecordIndex(index));
+        let seq = state.record_request(
+            RecordedRequest {
+                provider: Some(provider),
+                method: parts.method.clone(),
+                path: path.clone(),
+                query: parts.uri.query().map(str::to_owned),
+                headers: header_map(&parts.headers),
+                body: bytes::Bytes::new(),
+                form: Vec::new(),
+                received_at: SystemTime::now(),
+            },
+            &recorded_body,
+        );
+        parts.extensions.insert(RecordIndex(seq));
+    }
 
     let fault = match parts
         .headers
@@ -179,7 +196,12 @@ async fn provider_middleware(
     if let Some(Fault::Stall(duration)) = &fault {
         tokio::time::sleep(*duration).await;
     }
-    if let Some(refused) = provider.auth_refusal(&parts.headers) {
+    if let Some(refused) = refusal {
+        if read_body {
+            // As if it had been read for the log (which it is not): the
+            // refusal then reaches the client instead of a reset.
+            discard(body).await;
+        }
         return refused;
     }
     let kill = parts.extensions.get::<ConnectionKill>().cloned();

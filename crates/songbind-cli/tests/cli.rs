@@ -1456,3 +1456,220 @@ async fn output_dir_refuses_to_replace_an_existing_file_unless_forced() {
     }
     assert_eq!(emulator.jobs_created(Provider::SoundPiece), 1);
 }
+
+/// A server on loopback that answers every request with what `answer`
+/// makes of its `Authorization` header and request line (a whole raw HTTP
+/// response), and counts the requests.
+async fn scripted_server(
+    answer: fn(&str, &str) -> String,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+                let header = |name: &str| {
+                    head.lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.trim().to_owned())
+                        .unwrap_or_default()
+                };
+                let length: usize = header("content-length").parse().unwrap_or(0);
+                let mut body = buffer.len() - head_end;
+                while body < length {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => body += n,
+                    }
+                }
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                let response = answer(&header("authorization"), &line);
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, count)
+}
+
+fn raw_response(status: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A 400 whose JSON message echoes the Authorization header and carries
+/// terminal escape sequences (set the window title, clear the screen).
+fn echo_400(auth: &str, _line: &str) -> String {
+    let body = json!({
+        "detail": format!("bad request; you sent {auth}\u{1b}]0;pwned\u{7}\u{1b}[2J"),
+        "message": format!("bad request; you sent {auth}\u{1b}]0;pwned\u{7}\u{1b}[2J"),
+    });
+    raw_response("400 Bad Request", "application/json", &body.to_string())
+}
+
+/// A 500 whose plain-text body lists the request headers.
+fn echo_500(auth: &str, _line: &str) -> String {
+    raw_response(
+        "500 Internal Server Error",
+        "text/plain",
+        &format!("Internal error. Request headers:\nauthorization: {auth}\nhost: x\n"),
+    )
+}
+
+#[tokio::test]
+async fn an_echoed_key_and_escape_sequences_never_reach_the_terminal_or_json() {
+    for (answer, escapes, provider, args) in [
+        (
+            echo_400 as fn(&str, &str) -> String,
+            true,
+            "SOUNDVERSE",
+            vec!["soundverse", "generate", "--prompt", "a song"],
+        ),
+        (
+            echo_500,
+            false,
+            "MUSICGPT",
+            vec![
+                "musicgpt",
+                "remix",
+                "--audio-path",
+                "https://www.youtube.com/watch?v=x",
+                "--prompt",
+                "pop",
+            ],
+        ),
+        (
+            echo_400,
+            true,
+            "SOUNDPIECE",
+            vec![
+                "soundpiece",
+                "remix",
+                "--source-url",
+                "https://example.com/a.mp3",
+                "--lyrics",
+                "la la",
+                "--prompt",
+                "rock",
+            ],
+        ),
+    ] {
+        let (url, count) = scripted_server(answer).await;
+        for json_flag in [false, true] {
+            let mut all: Vec<&str> = if json_flag {
+                vec!["--json"]
+            } else {
+                Vec::new()
+            };
+            all.extend(args.iter().copied());
+            let key_var = format!("{provider}_API_KEY");
+            let url_var = format!("{provider}_BASE_URL");
+            // `songbind` checks that the key is printed nowhere.
+            let run = songbind(&all, &[(&key_var, KEY), (&url_var, &url)]).await;
+            let line = run.failure(1);
+            assert!(line.contains("***"), "the echo is shown scrubbed: {line}");
+            assert!(
+                !line.contains('\u{1b}') && !line.contains('\u{7}'),
+                "escape sequences reach the terminal: {line:?}"
+            );
+            if escapes {
+                assert!(line.contains("\\u{1b}]0;pwned"), "{line}");
+            }
+        }
+        assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    }
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_password_query_or_fragment_is_refused_without_showing_it() {
+    for url in [
+        "http://user:hunter2secret@127.0.0.1:9/v1",
+        "http://127.0.0.1:9/v1?region=eu",
+        "http://127.0.0.1:9/v1#x",
+    ] {
+        let run = songbind(
+            &["--base-url", url, "soundverse", "generate", "--prompt", "x"],
+            &[("SOUNDVERSE_API_KEY", KEY)],
+        )
+        .await;
+        let line = run.failure(2);
+        assert!(!line.contains("hunter2secret"), "{line}");
+        assert!(line.contains("--base-url"), "{line}");
+    }
+}
+
+/// SoundPiece answering its PUT with an id of a shape the spec's docs do not
+/// show, already ready.
+fn ready_with_unexpected_id(_auth: &str, _line: &str) -> String {
+    let body = json!({"remix_song": {
+        "id": "op_01HZX3K9Q2W8E5R7T1Y4U6I0PA",
+        "status": "ready",
+        "outputs": [{"url": "https://cdn.example/1.flac"}],
+        "error": null,
+    }});
+    raw_response("200 OK", "application/json", &body.to_string())
+}
+
+fn always_500(_auth: &str, _line: &str) -> String {
+    raw_response("502 Bad Gateway", "text/html", "<html>Bad Gateway</html>")
+}
+
+#[tokio::test]
+async fn soundpiece_ids_are_never_refused_and_failures_after_the_put_name_the_key() {
+    let remix = [
+        "--json",
+        "soundpiece",
+        "remix",
+        "--source-url",
+        "https://example.com/a.mp3",
+        "--lyrics",
+        "la la",
+        "--prompt",
+        "rock",
+        "--idempotency-key",
+        "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+    ];
+    let (url, _) = scripted_server(ready_with_unexpected_id).await;
+    let run = songbind(
+        &remix,
+        &[("SOUNDPIECE_API_KEY", KEY), ("SOUNDPIECE_BASE_URL", &url)],
+    )
+    .await;
+    assert_eq!(run.json()["id"], "op_01HZX3K9Q2W8E5R7T1Y4U6I0PA");
+
+    let (url, count) = scripted_server(always_500).await;
+    let run = songbind(
+        &remix[1..],
+        &[("SOUNDPIECE_API_KEY", KEY), ("SOUNDPIECE_BASE_URL", &url)],
+    )
+    .await;
+    let line = run.failure(1);
+    assert!(
+        line.contains("--idempotency-key 3c90c3cc-0d44-4b50-8888-8dd25736052a"),
+        "{line}"
+    );
+    assert!(line.contains("502"), "{line}");
+    // The HTML 502 is retried by status, with the same key.
+    assert!(count.load(std::sync::atomic::Ordering::SeqCst) > 1);
+}

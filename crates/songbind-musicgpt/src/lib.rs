@@ -6,7 +6,6 @@
 mod generated;
 
 pub use generated::*;
-use progenitor_client::{ClientHooks, OperationInfo};
 pub use songbind_transport::{BuildError, HttpOptions};
 
 /// Typed [httpmock](https://docs.rs/httpmock) helpers generated from the spec:
@@ -37,20 +36,5 @@ impl Client {
         let http =
             songbind_transport::http_client(api_key, songbind_transport::AuthScheme::Raw, options)?;
         Ok(Self::new_with_client(&base_url, http))
-    }
-}
-
-/// Every request goes through [`songbind_transport::execute`]: an error
-/// answer whose body is not the documented JSON (a proxy's HTML 502, a
-/// `text/plain` 429, an empty 503) still comes back as
-/// [`Error::ErrorResponse`] with its status and headers, its text in
-/// `detail`, instead of an undecodable payload without a status.
-impl ClientHooks for Client {
-    async fn exec(
-        &self,
-        request: reqwest::Request,
-        _info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        songbind_transport::execute::<types::ErrorBody>(self.client(), request).await
     }
 }

@@ -1434,3 +1434,17 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
+/// Every request goes through `songbind_transport::execute`: an error
+/// answer whose body is not the documented JSON (a proxy's HTML 502, a
+/// `text/plain` 429, an empty 503) still comes back as
+/// `Error::ErrorResponse` with its status and headers, its text in
+/// `detail`, instead of an undecodable payload without a status.
+impl ClientHooks for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        songbind_transport::execute::<types::ErrorBody>(self.client(), request).await
+    }
+}

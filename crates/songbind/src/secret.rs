@@ -5,16 +5,23 @@
 //! closes those doors: its `Debug` and `Display` print `***`, it has no
 //! `Serialize`, and reading the value takes a call to [`Secret::expose`],
 //! which is easy to find with grep when auditing where a key goes.
+//!
+//! It wraps [`secrecy::SecretString`] rather than a hand-rolled type:
+//! `secrecy` is well kept, and wiping memory so the compiler cannot elide it
+//! (which `zeroize`, underneath, does) is easy to get wrong by hand.
 
 use std::fmt;
+
+use secrecy::zeroize::Zeroize;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 
 /// A string secret: an API key or a webhook signing secret.
 ///
 /// `Debug` prints `Secret(***)` and `Display` prints `***`, so a secret can
-/// sit in any struct that is logged. The value is wiped (best effort) when the
-/// secret is dropped.
+/// sit in any struct that is logged. The value is zeroized when the secret
+/// is dropped (copies made through [`Secret::expose`] are not).
 ///
 /// ```
 /// use songbind::Secret;
@@ -25,23 +32,29 @@ use crate::error::{Error, Result};
 /// assert_eq!(key.expose(), "spk_live_123");
 /// ```
 #[derive(Clone, Default)]
-pub struct Secret(String);
+pub struct Secret(SecretString);
 
 impl Secret {
     /// Wraps `value`.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let mut value: String = value.into();
+        // `SecretString::from(String)` shrinks the buffer, which may move it
+        // and leave the old bytes unwiped: copy instead, then wipe the
+        // original (its whole capacity).
+        let secret = SecretString::from(value.as_str());
+        value.zeroize();
+        Self(secret)
     }
 
     /// The secret value itself. Named so that every place a secret leaves
     /// its wrapper can be found with `grep expose`.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// Whether the secret is empty or only whitespace (an unset key).
     pub fn is_blank(&self) -> bool {
-        self.0.trim().is_empty()
+        self.expose().trim().is_empty()
     }
 
     /// Reads the secret from the environment variable `var`.
@@ -59,7 +72,7 @@ impl Secret {
                 var,
                 "the environment variable is set but empty",
             )),
-            Ok(value) => Ok(Self(value)),
+            Ok(value) => Ok(Self::new(value)),
             Err(std::env::VarError::NotPresent) => Err(Error::validation(
                 var,
                 "the environment variable is not set",
@@ -75,16 +88,18 @@ impl Secret {
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
-        Self(value)
+        Self::new(value)
     }
 }
 
 impl From<&str> for Secret {
     fn from(value: &str) -> Self {
-        Self(value.to_owned())
+        Self(SecretString::from(value))
     }
 }
 
+/// Our own, not `secrecy`'s `SecretBox<str>([REDACTED])`: the `***` form is
+/// part of this crate's documented output.
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
@@ -94,17 +109,6 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
-    }
-}
-
-impl Drop for Secret {
-    /// Overwrites the bytes before the allocation is freed, so the value does
-    /// not linger in freed memory. Best effort without `unsafe` or an extra
-    /// crate: copies made by the caller (through `expose`) are not reached.
-    fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        bytes.iter_mut().for_each(|byte| *byte = 0);
-        std::hint::black_box(&bytes);
     }
 }
 

@@ -53,6 +53,28 @@ fn secret_debug_and_display_never_show_the_value() {
 }
 
 #[test]
+fn every_way_to_build_a_secret_keeps_it_hidden_and_exposable() {
+    let from_string = Secret::from(String::from("sk_from_string_42"));
+    let cloned = from_string.clone();
+    drop(from_string);
+    let built = [
+        (Secret::new("sk_new_42"), "sk_new_42"),
+        (Secret::from("sk_from_str_42"), "sk_from_str_42"),
+        (cloned, "sk_from_string_42"),
+        (Secret::default(), ""),
+    ];
+    for (secret, value) in &built {
+        assert_eq!(secret.expose(), *value);
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(format!("{secret}"), "***");
+        let padded = format!("{secret:>20} {secret:x?} {:?}", Some(secret));
+        assert_hidden(&padded, &["sk_"]);
+    }
+    assert!(Secret::default().is_blank());
+    assert!(!built[0].0.is_blank());
+}
+
+#[test]
 fn missing_environment_variable_error_names_only_the_variable() {
     let error = Secret::from_env("SONGBIND_SECRET_TEST_UNSET_VARIABLE").unwrap_err();
     let text = shown(&error);

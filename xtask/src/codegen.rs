@@ -48,7 +48,7 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Vec<GeneratedFile>> 
     let mut client = new_generator()
         .generate_tokens(&spec)
         .with_context(|| format!("generating the client from {spec_path}"))?;
-    client.extend(client_hooks());
+    client.extend(crate::describe::extras(&spec, provider)?);
     // The mock helpers live in the same crate as the client, behind a feature.
     let mocks = new_generator()
         .httpmock(&spec, "crate")
@@ -78,29 +78,6 @@ fn new_generator() -> Generator {
         .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq");
     Generator::new(&settings)
-}
-
-/// The `ClientHooks` impl every generated client gets (the generator runs
-/// with `HooksMode::Expected`): every request goes through
-/// `songbind_transport::execute`, so that an error answer whose body is not
-/// the documented JSON keeps its status and headers.
-fn client_hooks() -> proc_macro2::TokenStream {
-    quote::quote! {
-        /// Every request goes through `songbind_transport::execute`: an error
-        /// answer whose body is not the documented JSON (a proxy's HTML 502, a
-        /// `text/plain` 429, an empty 503) still comes back as
-        /// `Error::ErrorResponse` with its status and headers, its text in
-        /// `detail`, instead of an undecodable payload without a status.
-        impl ClientHooks for Client {
-            async fn exec(
-                &self,
-                request: reqwest::Request,
-                _info: &OperationInfo,
-            ) -> reqwest::Result<reqwest::Response> {
-                songbind_transport::execute::<types::ErrorBody>(self.client(), request).await
-            }
-        }
-    }
 }
 
 /// Removes the operation with this id; returns whether it was found.

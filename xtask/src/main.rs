@@ -8,6 +8,7 @@
 //! Generation is deterministic: the same spec gives byte-identical files.
 
 mod codegen;
+mod describe;
 mod providers;
 
 use std::path::{Path, PathBuf};

@@ -3,8 +3,11 @@
 
 /// One provider: its spec and the crate its generated code goes to.
 pub struct Provider {
-    /// Short name, as in `specs/<name>.yaml` and `crates/songbind-<name>`.
+    /// Short name (the slug), as in `specs/<name>.yaml` and
+    /// `crates/songbind-<name>`.
     pub name: &'static str,
+    /// The provider's name as people write it.
+    pub display: &'static str,
     /// Operations that stay in the spec but are left out of generation.
     pub excluded: &'static [Excluded],
 }
@@ -19,14 +22,17 @@ pub struct Excluded {
 pub const ALL: &[Provider] = &[
     Provider {
         name: "soundverse",
+        display: "Soundverse",
         excluded: &[],
     },
     Provider {
         name: "soundpiece",
+        display: "SoundPiece",
         excluded: &[],
     },
     Provider {
         name: "musicgpt",
+        display: "MusicGPT",
         excluded: &[Excluded {
             operation_id: "remix",
             reason: "progenitor 0.15 has no multipart/form-data request bodies; \

@@ -9,8 +9,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use songbind::Secret;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use songbind::musicgpt::RemixMode;
+use songbind::{Secret, musicgpt, soundpiece, soundverse};
+use songbind_transport::Limit;
 use uuid::Uuid;
 
 /// One example command per operation, each a string literal so that help
@@ -231,8 +234,9 @@ pub struct ExtendArgs {
     /// Lyrics for the extension (must not be empty).
     #[arg(long)]
     pub lyrics: String,
-    /// Where to extend, in milliseconds (8000 to 420000).
-    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+    /// Where to extend, in milliseconds.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true,
+          help = limited("Where to extend, in milliseconds", &soundverse::limits::EXTEND_SONG_REQUEST_EXTEND_AT))]
     pub extend_at: i64,
     /// Style prompt.
     #[arg(long)]
@@ -249,8 +253,8 @@ pub struct SoundverseRemixArgs {
     /// Public http(s) URL of the song to remix (at most 10 MB, 10 to 350 s).
     #[arg(long, value_name = "URL")]
     pub song_reference_url: String,
-    /// Style prompt (at most 1024 characters).
-    #[arg(long)]
+    /// Style prompt.
+    #[arg(long, help = limited("Style prompt", &soundverse::limits::REMIX_SONG_REQUEST_PROMPT))]
     pub prompt: Option<String>,
     /// New lyrics.
     #[arg(long)]
@@ -271,14 +275,15 @@ pub struct SoundPieceRemixArgs {
     /// Public http(s) URL of the track to remix.
     #[arg(long, value_name = "URL")]
     pub source_url: String,
-    /// Lyrics with section markers (1 to 3000 characters).
-    #[arg(long)]
+    /// Lyrics with section markers.
+    #[arg(long, help = limited("Lyrics with section markers", &soundpiece::limits::CREATE_REMIX_SONG_REQUEST_LYRICS))]
     pub lyrics: String,
-    /// Comma-separated style tags (1 to 1024 characters).
-    #[arg(long)]
+    /// Comma-separated style tags.
+    #[arg(long, help = limited("Comma-separated style tags", &soundpiece::limits::CREATE_REMIX_SONG_REQUEST_PROMPT))]
     pub prompt: String,
-    /// How many variations to make (1 to 3).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// How many variations to make.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          help = limited("How many variations to make", &soundpiece::limits::CREATE_REMIX_SONG_REQUEST_N_VARIATIONS))]
     pub variations: u8,
     /// Idempotency key: the same key never creates a second operation, so a
     /// command run again with it follows the first one [default: a new
@@ -314,36 +319,39 @@ pub struct MusicGptRemixArgs {
     /// Lyrics to sing.
     #[arg(long)]
     pub lyrics: Option<String>,
-    /// What to do with the audio.
-    #[arg(long, value_enum, ignore_case = true, default_value = "REMIX")]
-    pub mode: RemixModeArg,
+    /// What to do with the audio: one of the spec's modes.
+    #[arg(long, ignore_case = true, value_parser = remix_mode(), default_value = default_remix_mode())]
+    pub mode: RemixMode,
     /// Where MusicGPT POSTs its results.
     #[arg(long, value_name = "URL")]
     pub webhook_url: Option<String>,
 }
 
-/// MusicGPT's remix modes, spelled as the provider spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum RemixModeArg {
-    /// Remix the whole track.
-    #[value(name = "REMIX")]
-    Remix,
-    /// Regenerate parts of the track.
-    #[value(name = "INPAINT")]
-    Inpaint,
-    /// Sing over the track's instrumental.
-    #[value(name = "OVER_INSTRUMENTAL")]
-    OverInstrumental,
+/// `text`, then the spec's limit in words, for a flag's help.
+fn limited(text: &str, limit: &Limit) -> String {
+    format!("{text} ({})", limit.describe())
 }
 
-impl From<RemixModeArg> for songbind_musicgpt::types::RemixMode {
-    fn from(mode: RemixModeArg) -> Self {
-        match mode {
-            RemixModeArg::Remix => Self::Remix,
-            RemixModeArg::Inpaint => Self::Inpaint,
-            RemixModeArg::OverInstrumental => Self::OverInstrumental,
-        }
-    }
+/// MusicGPT's remix modes as the spec lists them, in any case.
+fn remix_mode() -> impl TypedValueParser<Value = RemixMode> {
+    let modes = musicgpt::limits::REMIX_FORM_MODE.values();
+    PossibleValuesParser::new(modes).try_map(move |given| {
+        let canonical = modes
+            .iter()
+            .find(|mode| mode.eq_ignore_ascii_case(&given))
+            .copied()
+            .unwrap_or_default();
+        canonical.parse::<RemixMode>()
+    })
+}
+
+/// The spec's first remix mode (`REMIX`), the default.
+fn default_remix_mode() -> &'static str {
+    musicgpt::limits::REMIX_FORM_MODE
+        .values()
+        .first()
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Reads a number of seconds (a float such as `0.5`) that must be positive.
@@ -441,6 +449,6 @@ mod tests {
         else {
             panic!("parsed as another command");
         };
-        assert_eq!(args.mode, RemixModeArg::Inpaint);
+        assert_eq!(args.mode, RemixMode::Inpaint);
     }
 }

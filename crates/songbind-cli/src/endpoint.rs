@@ -64,21 +64,13 @@ pub struct Endpoint {
     pub emulator: Option<Emulator>,
 }
 
-/// The variable names and public URL of each provider.
-pub fn env_prefix(provider: ProviderName) -> &'static str {
+/// The provider's descriptor, generated from its spec: environment
+/// variables, public base URL.
+pub fn info(provider: ProviderName) -> songbind_transport::ProviderInfo {
     match provider {
-        ProviderName::Soundverse => "SOUNDVERSE",
-        ProviderName::SoundPiece => "SOUNDPIECE",
-        ProviderName::MusicGpt => "MUSICGPT",
-    }
-}
-
-/// The provider's public API, used when no base URL is given.
-fn default_base_url(provider: ProviderName) -> &'static str {
-    match provider {
-        ProviderName::Soundverse => songbind_soundverse::DEFAULT_BASE_URL,
-        ProviderName::SoundPiece => songbind_soundpiece::DEFAULT_BASE_URL,
-        ProviderName::MusicGpt => songbind_musicgpt::DEFAULT_BASE_URL,
+        ProviderName::Soundverse => songbind_soundverse::PROVIDER,
+        ProviderName::SoundPiece => songbind_soundpiece::PROVIDER,
+        ProviderName::MusicGpt => songbind_musicgpt::PROVIDER,
     }
 }
 
@@ -103,7 +95,7 @@ async fn resolve_with(
     global: &GlobalArgs,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Endpoint, Failure> {
-    let prefix = env_prefix(provider);
+    let info = info(provider);
     if global.mock {
         let pacing = mock_pacing(env(MOCK_PACING_VAR))?;
         let emulator = Emulator::builder()
@@ -124,7 +116,7 @@ async fn resolve_with(
         });
     }
 
-    let url_var = format!("{prefix}_BASE_URL");
+    let url_var = info.base_url_var();
     let (base_url, base_url_origin) = match (&global.base_url, env(&url_var)) {
         (Some(url), _) => (url.clone(), Origin::Flag("--base-url")),
         (None, Some(value)) if !value.is_empty() => {
@@ -133,10 +125,10 @@ async fn resolve_with(
                 .map_err(|_| Failure::invalid(&url_var, "is not valid Unicode"))?;
             (url, Origin::Env(url_var))
         }
-        (None, _) => (default_base_url(provider).to_owned(), Origin::Default),
+        (None, _) => (info.default_base_url.to_owned(), Origin::Default),
     };
 
-    let key_var = format!("{prefix}_API_KEY");
+    let key_var = info.api_key_var();
     let (api_key, api_key_origin) = match (&global.api_key, env(&key_var)) {
         (Some(key), _) => (key.clone(), Origin::Flag("--api-key")),
         (None, Some(value)) => {

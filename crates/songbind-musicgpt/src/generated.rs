@@ -1558,6 +1558,51 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
+///MusicGPT, as its spec describes it: base URL `https://api.musicgpt.com/api/public/v1`, `Authorization: <key>` (the raw key, no scheme), environment variables `MUSICGPT_API_KEY` and `MUSICGPT_BASE_URL`.
+pub const PROVIDER: songbind_transport::ProviderInfo = songbind_transport::ProviderInfo {
+    name: "MusicGPT",
+    slug: "musicgpt",
+    env_prefix: "MUSICGPT",
+    default_base_url: "https://api.musicgpt.com/api/public/v1",
+    auth: songbind_transport::AuthScheme::Raw,
+};
+///The production base URL of the MusicGPT API (the spec's `servers`).
+pub const DEFAULT_BASE_URL: &str = "https://api.musicgpt.com/api/public/v1";
+impl Client {
+    ///A client for `base_url` (for example [`DEFAULT_BASE_URL`]) that sends `api_key` as `Authorization: <key>` (the raw key, no scheme) on every request, with the default [`HttpOptions`]: connect and idle-read timeouts, but no total timeout.
+    pub fn with_api_key(
+        base_url: &str,
+        api_key: &str,
+    ) -> Result<Self, songbind_transport::BuildError> {
+        Self::with_options(
+            base_url,
+            api_key,
+            &songbind_transport::HttpOptions::default(),
+        )
+    }
+    /// Like [`Client::with_api_key`], with your own timeouts and user agent.
+    pub fn with_options(
+        base_url: &str,
+        api_key: &str,
+        options: &songbind_transport::HttpOptions,
+    ) -> Result<Self, songbind_transport::BuildError> {
+        let base_url = songbind_transport::normalize_base_url(base_url)?;
+        let http = songbind_transport::http_client(api_key, PROVIDER.auth, options)?;
+        Ok(Self::new_with_client(&base_url, http))
+    }
+}
+/// Every limit the spec states for a request field or parameter
+/// (`minLength`/`maxLength`, `minimum`/`maximum`, `enum`), named
+/// `<SCHEMA>_<FIELD>`. Validation in `songbind`, the CLI and the
+/// emulator reads these, so a changed spec changes them all.
+pub mod limits {
+    use songbind_transport::{Limit, Rule};
+    ///`RemixForm.mode`, as the spec limits it.
+    pub const REMIX_FORM_MODE: Limit = Limit {
+        field: "mode",
+        rule: Rule::OneOf(&["REMIX", "INPAINT", "OVER_INSTRUMENTAL"]),
+    };
+}
 /// Every request goes through `songbind_transport::execute`: an error
 /// answer whose body is not the documented JSON (a proxy's HTML 502, a
 /// `text/plain` 429, an empty 503) still comes back as

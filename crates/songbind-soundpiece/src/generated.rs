@@ -1434,6 +1434,86 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
+///SoundPiece, as its spec describes it: base URL `https://api.soundpiece.co`, `Authorization: Bearer <key>`, environment variables `SOUNDPIECE_API_KEY` and `SOUNDPIECE_BASE_URL`.
+pub const PROVIDER: songbind_transport::ProviderInfo = songbind_transport::ProviderInfo {
+    name: "SoundPiece",
+    slug: "soundpiece",
+    env_prefix: "SOUNDPIECE",
+    default_base_url: "https://api.soundpiece.co",
+    auth: songbind_transport::AuthScheme::Bearer,
+};
+///The production base URL of the SoundPiece API (the spec's `servers`).
+pub const DEFAULT_BASE_URL: &str = "https://api.soundpiece.co";
+impl Client {
+    ///A client for `base_url` (for example [`DEFAULT_BASE_URL`]) that sends `api_key` as `Authorization: Bearer <key>` on every request, with the default [`HttpOptions`]: connect and idle-read timeouts, but no total timeout.
+    pub fn with_api_key(
+        base_url: &str,
+        api_key: &str,
+    ) -> Result<Self, songbind_transport::BuildError> {
+        Self::with_options(
+            base_url,
+            api_key,
+            &songbind_transport::HttpOptions::default(),
+        )
+    }
+    /// Like [`Client::with_api_key`], with your own timeouts and user agent.
+    pub fn with_options(
+        base_url: &str,
+        api_key: &str,
+        options: &songbind_transport::HttpOptions,
+    ) -> Result<Self, songbind_transport::BuildError> {
+        let base_url = songbind_transport::normalize_base_url(base_url)?;
+        let http = songbind_transport::http_client(api_key, PROVIDER.auth, options)?;
+        Ok(Self::new_with_client(&base_url, http))
+    }
+}
+/// Every limit the spec states for a request field or parameter
+/// (`minLength`/`maxLength`, `minimum`/`maximum`, `enum`), named
+/// `<SCHEMA>_<FIELD>`. Validation in `songbind`, the CLI and the
+/// emulator reads these, so a changed spec changes them all.
+pub mod limits {
+    use songbind_transport::{Limit, Rule};
+    ///`CreateRemixSongRequest.lyrics`, as the spec limits it.
+    pub const CREATE_REMIX_SONG_REQUEST_LYRICS: Limit = Limit {
+        field: "lyrics",
+        rule: Rule::Length {
+            min: Some(1usize),
+            max: Some(3000usize),
+        },
+    };
+    ///`CreateRemixSongRequest.prompt`, as the spec limits it.
+    pub const CREATE_REMIX_SONG_REQUEST_PROMPT: Limit = Limit {
+        field: "prompt",
+        rule: Rule::Length {
+            min: Some(1usize),
+            max: Some(1024usize),
+        },
+    };
+    ///`CreateRemixSongRequest.callback_url`, as the spec limits it.
+    pub const CREATE_REMIX_SONG_REQUEST_CALLBACK_URL: Limit = Limit {
+        field: "callback_url",
+        rule: Rule::Length {
+            min: Some(1usize),
+            max: Some(2048usize),
+        },
+    };
+    ///`CreateRemixSongRequest.n_variations`, as the spec limits it.
+    pub const CREATE_REMIX_SONG_REQUEST_N_VARIATIONS: Limit = Limit {
+        field: "n_variations",
+        rule: Rule::Range {
+            min: Some(1i64),
+            max: Some(3i64),
+        },
+    };
+    ///`get_remix_song.id`, as the spec limits it.
+    pub const GET_REMIX_SONG_ID: Limit = Limit {
+        field: "id",
+        rule: Rule::Length {
+            min: Some(1usize),
+            max: None,
+        },
+    };
+}
 /// Every request goes through `songbind_transport::execute`: an error
 /// answer whose body is not the documented JSON (a proxy's HTML 502, a
 /// `text/plain` 429, an empty 503) still comes back as

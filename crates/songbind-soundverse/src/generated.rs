@@ -1951,6 +1951,70 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
+///Soundverse, as its spec describes it: base URL `https://api.soundverse.ai`, `Authorization: Bearer <key>`, environment variables `SOUNDVERSE_API_KEY` and `SOUNDVERSE_BASE_URL`.
+pub const PROVIDER: songbind_transport::ProviderInfo = songbind_transport::ProviderInfo {
+    name: "Soundverse",
+    slug: "soundverse",
+    env_prefix: "SOUNDVERSE",
+    default_base_url: "https://api.soundverse.ai",
+    auth: songbind_transport::AuthScheme::Bearer,
+};
+///The production base URL of the Soundverse API (the spec's `servers`).
+pub const DEFAULT_BASE_URL: &str = "https://api.soundverse.ai";
+impl Client {
+    ///A client for `base_url` (for example [`DEFAULT_BASE_URL`]) that sends `api_key` as `Authorization: Bearer <key>` on every request, with the default [`HttpOptions`]: connect and idle-read timeouts, but no total timeout.
+    pub fn with_api_key(
+        base_url: &str,
+        api_key: &str,
+    ) -> Result<Self, songbind_transport::BuildError> {
+        Self::with_options(
+            base_url,
+            api_key,
+            &songbind_transport::HttpOptions::default(),
+        )
+    }
+    /// Like [`Client::with_api_key`], with your own timeouts and user agent.
+    pub fn with_options(
+        base_url: &str,
+        api_key: &str,
+        options: &songbind_transport::HttpOptions,
+    ) -> Result<Self, songbind_transport::BuildError> {
+        let base_url = songbind_transport::normalize_base_url(base_url)?;
+        let http = songbind_transport::http_client(api_key, PROVIDER.auth, options)?;
+        Ok(Self::new_with_client(&base_url, http))
+    }
+}
+/// Every limit the spec states for a request field or parameter
+/// (`minLength`/`maxLength`, `minimum`/`maximum`, `enum`), named
+/// `<SCHEMA>_<FIELD>`. Validation in `songbind`, the CLI and the
+/// emulator reads these, so a changed spec changes them all.
+pub mod limits {
+    use songbind_transport::{Limit, Rule};
+    ///`ExtendSongRequest.extend_at`, as the spec limits it.
+    pub const EXTEND_SONG_REQUEST_EXTEND_AT: Limit = Limit {
+        field: "extend_at",
+        rule: Rule::Range {
+            min: Some(8000i64),
+            max: Some(420000i64),
+        },
+    };
+    ///`RemixSongRequest.prompt`, as the spec limits it.
+    pub const REMIX_SONG_REQUEST_PROMPT: Limit = Limit {
+        field: "prompt",
+        rule: Rule::Length {
+            min: None,
+            max: Some(1024usize),
+        },
+    };
+    ///`StreamChunk.progress`, as the spec limits it.
+    pub const STREAM_CHUNK_PROGRESS: Limit = Limit {
+        field: "progress",
+        rule: Rule::Range {
+            min: Some(0i64),
+            max: Some(100i64),
+        },
+    };
+}
 /// Every request goes through `songbind_transport::execute`: an error
 /// answer whose body is not the documented JSON (a proxy's HTML 502, a
 /// `text/plain` 429, an empty 503) still comes back as

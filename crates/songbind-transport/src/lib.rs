@@ -15,15 +15,188 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-/// How a provider expects its API key in the `Authorization` header.
+/// How a provider expects its API key: read from the spec's
+/// `securitySchemes` by `cargo xtask generate`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthScheme {
-    /// `Authorization: Bearer <key>` (Soundverse, SoundPiece).
+    /// `Authorization: Bearer <key>` (`type: http, scheme: bearer`).
     Bearer,
-    /// `Authorization: <key>`, the raw key with no scheme (MusicGPT).
+    /// `Authorization: <key>`, the raw key with no scheme (`type: apiKey,
+    /// in: header, name: Authorization`).
     Raw,
+    /// The raw key in a header of its own (`type: apiKey, in: header`), e.g.
+    /// `xi-api-key`.
+    Header(&'static str),
+}
+
+impl AuthScheme {
+    /// The header that carries the key.
+    pub fn header_name(&self) -> &'static str {
+        match self {
+            AuthScheme::Bearer | AuthScheme::Raw => "authorization",
+            AuthScheme::Header(name) => name,
+        }
+    }
+
+    /// The header value for `api_key`.
+    pub fn header_value(&self, api_key: &str) -> String {
+        match self {
+            AuthScheme::Bearer => format!("Bearer {api_key}"),
+            AuthScheme::Raw | AuthScheme::Header(_) => api_key.to_owned(),
+        }
+    }
+}
+
+/// Everything that names one provider, written once: `cargo xtask generate`
+/// writes each provider crate's `PROVIDER` from its spec (`servers`,
+/// `securitySchemes`) and the generator's provider table (name, slug).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// The provider's name as people write it, e.g. `SoundPiece`.
+    pub name: &'static str,
+    /// The lowercase slug: the spec's file name, the crate's suffix, the
+    /// CLI's subcommand, the emulator's path prefix.
+    pub slug: &'static str,
+    /// The prefix of its environment variables (`<PREFIX>_API_KEY`,
+    /// `<PREFIX>_BASE_URL`).
+    pub env_prefix: &'static str,
+    /// The production base URL: the spec's first `servers` entry.
+    pub default_base_url: &'static str,
+    /// How the API key is sent.
+    pub auth: AuthScheme,
+}
+
+impl ProviderInfo {
+    /// The environment variable holding the API key, e.g. `SOUNDPIECE_API_KEY`.
+    pub fn api_key_var(&self) -> String {
+        format!("{}_API_KEY", self.env_prefix)
+    }
+
+    /// The environment variable holding a base URL, e.g. `SOUNDPIECE_BASE_URL`.
+    pub fn base_url_var(&self) -> String {
+        format!("{}_BASE_URL", self.env_prefix)
+    }
+}
+
+/// A limit the spec states for one request field (`minLength`/`maxLength`,
+/// `minimum`/`maximum`, `enum`). `cargo xtask generate` writes every one of
+/// them into the provider crate's `limits` module, so that the library, the
+/// CLI and the emulator check the spec's values, never a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// The field's name in the provider's terms (the spec's property name).
+    pub field: &'static str,
+    /// What it must satisfy.
+    pub rule: Rule,
+}
+
+/// What a [`Limit`] asks of a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A length in characters (Unicode scalar values, as the providers count).
+    Length {
+        /// Fewest characters, if bounded.
+        min: Option<usize>,
+        /// Most characters, if bounded.
+        max: Option<usize>,
+    },
+    /// A number in a range.
+    Range {
+        /// Smallest value, if bounded.
+        min: Option<i64>,
+        /// Largest value, if bounded.
+        max: Option<i64>,
+    },
+    /// One of these values.
+    OneOf(&'static [&'static str]),
+}
+
+impl Limit {
+    /// The most characters (a length limit) or the largest value (a range).
+    pub const fn max(&self) -> Option<i64> {
+        match self.rule {
+            Rule::Length { max: Some(max), .. } => Some(max as i64),
+            Rule::Range { max, .. } => max,
+            _ => None,
+        }
+    }
+
+    /// The fewest characters (a length limit) or the smallest value (a range).
+    pub const fn min(&self) -> Option<i64> {
+        match self.rule {
+            Rule::Length { min: Some(min), .. } => Some(min as i64),
+            Rule::Range { min, .. } => min,
+            _ => None,
+        }
+    }
+
+    /// The allowed values of an enum limit (empty otherwise).
+    pub const fn values(&self) -> &'static [&'static str] {
+        match self.rule {
+            Rule::OneOf(values) => values,
+            _ => &[],
+        }
+    }
+
+    /// The limit in words, for help texts: `1 to 3000 characters`,
+    /// `between 8000 and 420000`, `one of REMIX, INPAINT`.
+    pub fn describe(&self) -> String {
+        match self.rule {
+            Rule::Length { min, max } => match (min.filter(|m| *m > 0), max) {
+                (Some(min), Some(max)) => format!("{min} to {max} characters"),
+                (None, Some(max)) => format!("at most {max} characters"),
+                (Some(min), None) => format!("at least {min} characters"),
+                (None, None) => "any length".to_owned(),
+            },
+            Rule::Range { min, max } => match (min, max) {
+                (Some(min), Some(max)) => format!("between {min} and {max}"),
+                (None, Some(max)) => format!("at most {max}"),
+                (Some(min), None) => format!("at least {min}"),
+                (None, None) => "any number".to_owned(),
+            },
+            Rule::OneOf(values) => format!("one of {}", values.join(", ")),
+        }
+    }
+
+    /// Checks a text value (its length, or its membership of an enum); the
+    /// error says what the limit is and what the value was.
+    pub fn check_text(&self, value: &str) -> Result<(), String> {
+        match self.rule {
+            Rule::Length { min, max } => {
+                let len = value.chars().count();
+                let min = min.unwrap_or(0);
+                if len < min && min == 1 {
+                    return Err("must not be empty".to_owned());
+                }
+                if len < min || max.is_some_and(|max| len > max) {
+                    return Err(format!("must be {} long (got {len})", self.describe()));
+                }
+                Ok(())
+            }
+            Rule::OneOf(values) if !values.contains(&value) => {
+                Err(format!("must be {} (got `{value}`)", self.describe()))
+            }
+            Rule::Range { .. } => match value.trim().parse::<i64>() {
+                Ok(number) => self.check_number(number),
+                Err(_) => Err(format!("must be a whole number {}", self.describe())),
+            },
+            Rule::OneOf(_) => Ok(()),
+        }
+    }
+
+    /// Checks a number against a range limit.
+    pub fn check_number(&self, value: i64) -> Result<(), String> {
+        match self.rule {
+            Rule::Range { min, max }
+                if min.is_some_and(|min| value < min) || max.is_some_and(|max| value > max) =>
+            {
+                Err(format!("must be {} (got {value})", self.describe()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Timeouts and identification for the HTTP client.
@@ -101,14 +274,17 @@ pub fn http_client(
     if api_key.is_empty() {
         return Err(BuildError::EmptyApiKey);
     }
-    let value = match scheme {
-        AuthScheme::Bearer => format!("Bearer {api_key}"),
-        AuthScheme::Raw => api_key.to_owned(),
-    };
-    let mut auth = HeaderValue::from_str(&value).map_err(|_| BuildError::InvalidApiKey)?;
+    let mut auth = HeaderValue::from_str(&scheme.header_value(api_key))
+        .map_err(|_| BuildError::InvalidApiKey)?;
     auth.set_sensitive(true);
     let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, auth);
+    let name = match scheme {
+        AuthScheme::Bearer | AuthScheme::Raw => AUTHORIZATION,
+        AuthScheme::Header(name) => {
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| BuildError::InvalidApiKey)?
+        }
+    };
+    headers.insert(name, auth);
     let user_agent =
         HeaderValue::from_str(&options.user_agent).map_err(|_| BuildError::InvalidUserAgent)?;
     reqwest::Client::builder()
@@ -283,6 +459,45 @@ mod tests {
             "http://me:***@host:1/p?q#f"
         );
         assert_eq!(redact_url_password("not a url"), "not a url");
+    }
+
+    #[test]
+    fn limits_name_the_bound_and_the_value() {
+        let lyrics = Limit {
+            field: "lyrics",
+            rule: Rule::Length {
+                min: Some(1),
+                max: Some(3000),
+            },
+        };
+        assert_eq!(lyrics.check_text("la"), Ok(()));
+        assert_eq!(lyrics.check_text(""), Err("must not be empty".to_owned()));
+        assert_eq!(
+            lyrics.check_text(&"ü".repeat(3001)),
+            Err("must be 1 to 3000 characters long (got 3001)".to_owned())
+        );
+        assert!(lyrics.check_text(&"ü".repeat(3000)).is_ok(), "characters, not bytes");
+        let at = Limit {
+            field: "extend_at",
+            rule: Rule::Range {
+                min: Some(8000),
+                max: Some(420_000),
+            },
+        };
+        assert_eq!(
+            at.check_number(7999),
+            Err("must be between 8000 and 420000 (got 7999)".to_owned())
+        );
+        assert_eq!((at.min(), at.max()), (Some(8000), Some(420_000)));
+        let mode = Limit {
+            field: "mode",
+            rule: Rule::OneOf(&["REMIX", "INPAINT"]),
+        };
+        assert!(mode.check_text("REMIX").is_ok());
+        assert_eq!(
+            mode.check_text("remix"),
+            Err("must be one of REMIX, INPAINT (got `remix`)".to_owned())
+        );
     }
 
     #[test]

@@ -146,3 +146,4 @@ pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith};
 pub use job::{Job, JobEvent, JobOutput, Output, WaitOptions};
 pub use retry::{Repeatable, RetryPolicy};
 pub use secret::Secret;
+pub use songbind_transport::{BuildError, HttpOptions};

@@ -21,10 +21,6 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
-/// Longest `lyrics` SoundPiece accepts, in characters (Unicode scalar
-/// values, which is what [`Lyrics::len_chars`] counts).
-pub const SOUNDPIECE_LYRICS_MAX_CHARS: usize = 3000;
-
 /// What a section is, as its marker says.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SectionKind {
@@ -124,7 +120,9 @@ impl Section {
 ///     "[Verse]\nThis is a demo song, don't get too excited\nWrote it in me lounge\n\n\
 ///      [Chorus]\nIt's only a demo, keep your hopes low"
 /// );
-/// assert!(lyrics.len_chars() <= songbind::lyrics::SOUNDPIECE_LYRICS_MAX_CHARS);
+/// // SoundPiece's limit, as its spec states it.
+/// let limit = songbind::soundpiece::limits::CREATE_REMIX_SONG_REQUEST_LYRICS;
+/// assert!(limit.check_text(&text).is_ok());
 ///
 /// let read = Lyrics::parse("[verse 2]\n\nEvery road leads back\n[Pre-Chorus]\nto the sea").unwrap();
 /// assert_eq!(read.sections()[0].kind(), &SectionKind::Verse);
@@ -208,7 +206,7 @@ impl Lyrics {
     }
 
     /// Length of the rendered text in characters (Unicode scalar values),
-    /// the unit of SoundPiece's limit ([`SOUNDPIECE_LYRICS_MAX_CHARS`]).
+    /// the unit in which providers' specs limit lyrics.
     pub fn len_chars(&self) -> usize {
         self.to_string().chars().count()
     }

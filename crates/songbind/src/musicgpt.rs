@@ -6,12 +6,20 @@
 //! 503) are retried. The returned [`Job`] polls `/byId` for both conversions
 //! (two versions per task) until both are `COMPLETED`.
 
+/// The generated client crate (`songbind-musicgpt`), for calls this module
+/// does not wrap: `api::Client`, `api::types`.
+pub use songbind_musicgpt as api;
+/// The spec's limits and production base URL.
+pub use songbind_musicgpt::{DEFAULT_BASE_URL, limits};
+/// The remix modes the spec allows.
+pub use songbind_musicgpt::types::RemixMode;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
 use songbind_musicgpt::ClientInfo;
-use songbind_musicgpt::types::{self, RemixMode};
+use songbind_musicgpt::types;
 
 use crate::error::{Error, ProviderName, Result, ResumeWith};
 use crate::job::{Job, JobEvent, JobOutput, Output};

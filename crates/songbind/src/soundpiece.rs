@@ -6,6 +6,12 @@
 //! The returned [`Job`] long-polls `GET ?id=...&wait=true` until the
 //! operation is `ready` or `failed`.
 
+/// The generated client crate (`songbind-soundpiece`), for calls this module
+/// does not wrap: `api::Client`, `api::types`.
+pub use songbind_soundpiece as api;
+/// The spec's limits and production base URL.
+pub use songbind_soundpiece::{DEFAULT_BASE_URL, limits};
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -19,12 +25,6 @@ use crate::secret::Secret;
 use crate::validate::{self, UrlRule};
 
 const PROVIDER: ProviderName = ProviderName::SoundPiece;
-
-/// Documented limits of `create.remix_song`.
-const LYRICS_MAX: usize = 3000;
-const PROMPT_MAX: usize = 1024;
-const CALLBACK_URL_MAX: usize = 2048;
-const VARIATIONS_MAX: u8 = 3;
 
 /// A remix request: the source audio, new lyrics and a style prompt.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,21 +60,21 @@ impl RemixRequest {
         }
     }
 
-    /// Checks every documented limit, naming the field and the limit.
+    /// Checks every limit of the spec (`limits::CREATE_REMIX_SONG_REQUEST_*`)
+    /// and the rules it cannot state (absolute URLs, https callbacks, text
+    /// that is not only whitespace), naming the field and the limit.
     pub fn validate(&self) -> Result<()> {
         validate::url("source_url", &self.source_url, UrlRule::HttpOrHttps)?;
         validate::not_blank("lyrics", &self.lyrics)?;
-        validate::length("lyrics", &self.lyrics, 1, LYRICS_MAX)?;
+        validate::limit(&limits::CREATE_REMIX_SONG_REQUEST_LYRICS, &self.lyrics)?;
         validate::not_blank("prompt", &self.prompt)?;
-        validate::length("prompt", &self.prompt, 1, PROMPT_MAX)?;
-        validate::range(
-            "n_variations",
+        validate::limit(&limits::CREATE_REMIX_SONG_REQUEST_PROMPT, &self.prompt)?;
+        validate::limit_number(
+            &limits::CREATE_REMIX_SONG_REQUEST_N_VARIATIONS,
             i64::from(self.n_variations),
-            1,
-            i64::from(VARIATIONS_MAX),
         )?;
         if let Some(url) = &self.callback_url {
-            validate::length("callback_url", url, 1, CALLBACK_URL_MAX)?;
+            validate::limit(&limits::CREATE_REMIX_SONG_REQUEST_CALLBACK_URL, url)?;
             validate::url("callback_url", url, UrlRule::HttpsOrLoopback)?;
         }
         Ok(())
@@ -87,9 +87,8 @@ impl RemixRequest {
             .lyrics(self.lyrics.clone())
             .prompt(self.prompt.clone())
             .n_variations(
-                std::num::NonZeroU64::new(u64::from(self.n_variations)).ok_or_else(|| {
-                    Error::validation("n_variations", "must be between 1 and 3 (got 0)")
-                })?,
+                std::num::NonZeroU64::new(u64::from(self.n_variations))
+                    .ok_or_else(|| Error::validation("n_variations", "must not be 0"))?,
             );
         if let Some(url) = &self.callback_url {
             body = body.callback_url(Some(

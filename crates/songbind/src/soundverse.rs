@@ -9,6 +9,12 @@
 //! broke after the request went out (the song may exist; look it up with
 //! [`Soundverse::status`]).
 
+/// The generated client crate (`songbind-soundverse`), for calls this module
+/// does not wrap: `api::Client`, `api::types`.
+pub use songbind_soundverse as api;
+/// The spec's limits and production base URL.
+pub use songbind_soundverse::{DEFAULT_BASE_URL, limits};
+
 use std::collections::VecDeque;
 
 use futures::{StreamExt, stream};
@@ -28,9 +34,6 @@ use crate::validate::{self, UrlRule};
 
 const PROVIDER: ProviderName = ProviderName::Soundverse;
 
-/// Documented limits.
-const EXTEND_AT_MS: (i64, i64) = (8_000, 420_000);
-const REMIX_PROMPT_MAX: usize = 1024;
 
 /// How long a `submit_*` call waits for the stream to name the song
 /// (`message_id`) unless told otherwise: keepalives alone never end it.
@@ -108,12 +111,7 @@ impl ExtendRequest {
     pub fn validate(&self) -> Result<()> {
         validate::url("audio_url", &self.audio_url, UrlRule::HttpOrHttps)?;
         validate::not_blank("lyrics", &self.lyrics)?;
-        validate::range(
-            "extend_at",
-            self.extend_at_ms,
-            EXTEND_AT_MS.0,
-            EXTEND_AT_MS.1,
-        )
+        validate::limit_number(&limits::EXTEND_SONG_REQUEST_EXTEND_AT, self.extend_at_ms)
     }
 
     fn to_wire(&self) -> types::ExtendSongRequest {
@@ -152,7 +150,7 @@ impl RemixRequest {
             ("lyrics", self.lyrics.as_deref()),
         ])?;
         if let Some(prompt) = &self.prompt {
-            validate::length("prompt", prompt, 0, REMIX_PROMPT_MAX)?;
+            validate::limit(&limits::REMIX_SONG_REQUEST_PROMPT, prompt)?;
         }
         Ok(())
     }

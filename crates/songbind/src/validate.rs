@@ -2,9 +2,30 @@
 //! documents as invalid fails here with a message naming the field and the
 //! limit, instead of costing a round trip (or credits).
 //!
-//! The provider modules call these with their documented limits.
+//! The limits themselves are the specs': each provider crate's `limits`
+//! module, written by `cargo xtask generate`, checked here by [`limit`] and
+//! [`limit_number`]. What a spec cannot state (an absolute URL, "prompt or
+//! lyrics") is checked by the other functions, called from one place per
+//! request type.
+
+use songbind_transport::Limit;
 
 use crate::error::{Error, Result};
+
+/// `value` must satisfy the spec's `limit` (a length, or one of an enum's
+/// values); the error names the field, the limit and the value.
+pub fn limit(limit: &Limit, value: &str) -> Result<()> {
+    limit
+        .check_text(value)
+        .map_err(|reason| Error::validation(limit.field, reason))
+}
+
+/// `value` must lie in the spec's range `limit`.
+pub fn limit_number(limit: &Limit, value: i64) -> Result<()> {
+    limit
+        .check_number(value)
+        .map_err(|reason| Error::validation(limit.field, reason))
+}
 
 /// `value` must be `min..=max` characters long (Unicode scalar values, as
 /// the providers count them).

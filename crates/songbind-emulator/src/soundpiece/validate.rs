@@ -5,7 +5,13 @@
 use std::net::IpAddr;
 
 use serde_json::{Value, json};
+use songbind_soundpiece::limits::{
+    CREATE_REMIX_SONG_REQUEST_CALLBACK_URL as CALLBACK_URL, CREATE_REMIX_SONG_REQUEST_LYRICS as LYRICS,
+    CREATE_REMIX_SONG_REQUEST_N_VARIATIONS as N_VARIATIONS,
+    CREATE_REMIX_SONG_REQUEST_PROMPT as PROMPT,
+};
 use songbind_soundpiece::types::CreateRemixSongRequest;
+use songbind_transport::Limit;
 use uuid::Uuid;
 
 /// One 422 issue: its `loc` and `msg`.
@@ -57,14 +63,14 @@ pub(super) fn parse_request(bytes: &[u8]) -> Result<CreateRemixSongRequest, Vec<
         )),
     }
 
-    check_string(body.get("lyrics"), "lyrics", 1, 3000, &mut issues);
-    check_string(body.get("prompt"), "prompt", 1, 1024, &mut issues);
+    check_string(body.get("lyrics"), &LYRICS, &mut issues);
+    check_string(body.get("prompt"), &PROMPT, &mut issues);
 
     match body.get("callback_url") {
         None | Some(Value::Null) => {}
         Some(value) => {
             let before = issues.len();
-            check_string(Some(value), "callback_url", 1, 2048, &mut issues);
+            check_string(Some(value), &CALLBACK_URL, &mut issues);
             if issues.len() == before
                 && let Some(Err(msg)) = value.as_str().map(|url| check_url(url, true))
             {
@@ -75,25 +81,35 @@ pub(super) fn parse_request(bytes: &[u8]) -> Result<CreateRemixSongRequest, Vec<
 
     match body.get("n_variations") {
         None => {}
-        Some(value) => match value.as_i64() {
-            Some(n) if n < 1 => issues.push(issue(
-                &["body", "n_variations"],
-                "Input should be greater than or equal to 1",
-            )),
-            Some(n) if n > 3 => issues.push(issue(
-                &["body", "n_variations"],
-                "Input should be less than or equal to 3",
-            )),
-            Some(_) => {}
-            None if value.as_u64().is_some() => issues.push(issue(
-                &["body", "n_variations"],
-                "Input should be less than or equal to 3",
-            )),
-            None => issues.push(issue(
-                &["body", "n_variations"],
-                "Input should be a valid integer",
-            )),
-        },
+        Some(value) => {
+            let loc = ["body", "n_variations"];
+            let (min, max) = (N_VARIATIONS.min(), N_VARIATIONS.max());
+            match value.as_i64() {
+                Some(n) if min.is_some_and(|min| n < min) => issues.push(issue(
+                    &loc,
+                    &format!(
+                        "Input should be greater than or equal to {}",
+                        min.unwrap_or_default()
+                    ),
+                )),
+                Some(n) if max.is_some_and(|max| n > max) => issues.push(issue(
+                    &loc,
+                    &format!(
+                        "Input should be less than or equal to {}",
+                        max.unwrap_or_default()
+                    ),
+                )),
+                Some(_) => {}
+                None if value.as_u64().is_some() => issues.push(issue(
+                    &loc,
+                    &format!(
+                        "Input should be less than or equal to {}",
+                        max.unwrap_or_default()
+                    ),
+                )),
+                None => issues.push(issue(&loc, "Input should be a valid integer")),
+            }
+        }
     }
 
     if !issues.is_empty() {
@@ -104,25 +120,20 @@ pub(super) fn parse_request(bytes: &[u8]) -> Result<CreateRemixSongRequest, Vec<
         .map_err(|error| vec![issue(&["body"], &error.to_string())])
 }
 
-/// Checks a string field's presence, type and length (in characters).
-fn check_string(
-    value: Option<&Value>,
-    field: &str,
-    min: usize,
-    max: usize,
-    issues: &mut Vec<Issue>,
-) {
-    let loc = ["body", field];
+/// Checks a string field's presence, type and length (in characters)
+/// against the spec's `limit`.
+fn check_string(value: Option<&Value>, limit: &Limit, issues: &mut Vec<Issue>) {
+    let loc = ["body", limit.field];
     match value {
         None => issues.push(issue(&loc, "Field required")),
         Some(Value::String(text)) => {
-            let len = text.chars().count();
-            if len < min {
+            let len = text.chars().count() as i64;
+            if let Some(min) = limit.min().filter(|min| len < *min) {
                 issues.push(issue(
                     &loc,
                     &format!("String should have at least {min} character"),
                 ));
-            } else if len > max {
+            } else if let Some(max) = limit.max().filter(|max| len > *max) {
                 issues.push(issue(
                     &loc,
                     &format!("String should have at most {max} characters"),

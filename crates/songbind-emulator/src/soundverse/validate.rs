@@ -4,18 +4,13 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use songbind_soundverse::limits::{EXTEND_SONG_REQUEST_EXTEND_AT, REMIX_SONG_REQUEST_PROMPT};
 use songbind_soundverse::types::{ExtendSongRequest, GenerateSongRequest, RemixSongRequest};
 
 use super::Operation;
 
 /// The Generate and Extend pages' "Invalid Prompt" error, word for word.
 pub(super) const INVALID_PROMPT: &str = "Invalid or empty prompt provided";
-
-/// Documented range of `extend_at` (ms).
-const EXTEND_AT_MIN: i64 = 8_000;
-const EXTEND_AT_MAX: i64 = 420_000;
-/// Longest remix prompt (provider notes).
-const REMIX_PROMPT_MAX_CHARS: usize = 1024;
 
 /// What a valid request asks for.
 #[derive(Debug)]
@@ -102,20 +97,21 @@ pub(super) fn validate(operation: Operation, body: &[u8]) -> Result<Accepted, St
                 return Err("Invalid or empty lyrics provided".to_owned());
             }
             // check_field made sure it is a number; only the range is left.
+            // The range is the spec's (`limits`).
             let extend_at = object.get("extend_at").and_then(Value::as_i64);
-            if !extend_at.is_some_and(|ms| (EXTEND_AT_MIN..=EXTEND_AT_MAX).contains(&ms)) {
+            let limit = EXTEND_SONG_REQUEST_EXTEND_AT;
+            if !extend_at.is_some_and(|ms| limit.check_number(ms).is_ok()) {
                 return Err(format!(
-                    "extend_at must be between {EXTEND_AT_MIN} and {EXTEND_AT_MAX} (ms), got {}",
+                    "extend_at must be {} (ms), got {}",
+                    limit.describe(),
                     object["extend_at"]
                 ));
             }
         }
         Operation::Remix => {
-            let chars = text("prompt").map_or(0, |p| p.chars().count());
-            if chars > REMIX_PROMPT_MAX_CHARS {
-                return Err(format!(
-                    "prompt must be at most {REMIX_PROMPT_MAX_CHARS} characters, got {chars}"
-                ));
+            if let Some(Err(reason)) = text("prompt").map(|p| REMIX_SONG_REQUEST_PROMPT.check_text(p))
+            {
+                return Err(format!("prompt {reason}"));
             }
             if text("prompt").is_none() && text("lyrics").is_none_or(is_blank) {
                 return Err("At least one of prompt or lyrics is required".to_owned());

@@ -1,0 +1,254 @@
+//! What the generator writes beside progenitor's client, from the same spec:
+//! the provider's descriptor (`PROVIDER`, `DEFAULT_BASE_URL`), its
+//! constructors, the `ClientHooks` impl, and the `limits` module that the
+//! library, the CLI and the emulator check requests against.
+
+use anyhow::{Context, Result, bail};
+use openapiv3::{
+    OpenAPI, Parameter, ReferenceOr, Schema, SchemaKind, SecurityScheme, StringType, Type,
+};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::providers::Provider;
+
+/// Everything appended to the generated client for `provider`.
+pub fn extras(spec: &OpenAPI, provider: &Provider) -> Result<TokenStream> {
+    let descriptor = descriptor(spec, provider)?;
+    let limits = limits(spec);
+    Ok(quote! {
+        #descriptor
+        #limits
+
+        /// Every request goes through `songbind_transport::execute`: an error
+        /// answer whose body is not the documented JSON (a proxy's HTML 502, a
+        /// `text/plain` 429, an empty 503) still comes back as
+        /// `Error::ErrorResponse` with its status and headers, its text in
+        /// `detail`, instead of an undecodable payload without a status.
+        impl ClientHooks for Client {
+            async fn exec(
+                &self,
+                request: reqwest::Request,
+                _info: &OperationInfo,
+            ) -> reqwest::Result<reqwest::Response> {
+                songbind_transport::execute::<types::ErrorBody>(self.client(), request).await
+            }
+        }
+    })
+}
+
+/// `PROVIDER`, `DEFAULT_BASE_URL` and the constructors that send the key in
+/// the spec's auth form.
+fn descriptor(spec: &OpenAPI, provider: &Provider) -> Result<TokenStream> {
+    let Some(server) = spec.servers.first() else {
+        bail!("{}: the spec has no `servers` entry", provider.spec_path());
+    };
+    let base_url = server.url.trim_end_matches('/');
+    let (auth, auth_doc) = auth(spec).with_context(|| provider.spec_path())?;
+    let name = provider.display;
+    let slug = provider.name;
+    let env_prefix = slug.to_ascii_uppercase();
+    let provider_doc = format!(
+        "{name}, as its spec describes it: base URL `{base_url}`, {auth_doc}, \
+         environment variables `{env_prefix}_API_KEY` and `{env_prefix}_BASE_URL`."
+    );
+    let base_doc = format!("The production base URL of the {name} API (the spec's `servers`).");
+    let with_key_doc = format!(
+        "A client for `base_url` (for example [`DEFAULT_BASE_URL`]) that sends `api_key` \
+         as {auth_doc} on every request, with the default [`HttpOptions`]: connect and \
+         idle-read timeouts, but no total timeout."
+    );
+    Ok(quote! {
+        #[doc = #provider_doc]
+        pub const PROVIDER: songbind_transport::ProviderInfo = songbind_transport::ProviderInfo {
+            name: #name,
+            slug: #slug,
+            env_prefix: #env_prefix,
+            default_base_url: #base_url,
+            auth: #auth,
+        };
+
+        #[doc = #base_doc]
+        pub const DEFAULT_BASE_URL: &str = #base_url;
+
+        impl Client {
+            #[doc = #with_key_doc]
+            pub fn with_api_key(
+                base_url: &str,
+                api_key: &str,
+            ) -> Result<Self, songbind_transport::BuildError> {
+                Self::with_options(base_url, api_key, &songbind_transport::HttpOptions::default())
+            }
+
+            /// Like [`Client::with_api_key`], with your own timeouts and user agent.
+            pub fn with_options(
+                base_url: &str,
+                api_key: &str,
+                options: &songbind_transport::HttpOptions,
+            ) -> Result<Self, songbind_transport::BuildError> {
+                let base_url = songbind_transport::normalize_base_url(base_url)?;
+                let http = songbind_transport::http_client(api_key, PROVIDER.auth, options)?;
+                Ok(Self::new_with_client(&base_url, http))
+            }
+        }
+    })
+}
+
+/// The auth form of the spec's first security scheme, and its description.
+fn auth(spec: &OpenAPI) -> Result<(TokenStream, String)> {
+    let schemes = spec
+        .components
+        .as_ref()
+        .map(|c| &c.security_schemes)
+        .context("no components.securitySchemes")?;
+    let Some((_, ReferenceOr::Item(scheme))) = schemes.iter().next() else {
+        bail!("no inline security scheme");
+    };
+    Ok(match scheme {
+        SecurityScheme::HTTP { scheme, .. } if scheme.eq_ignore_ascii_case("bearer") => (
+            quote!(songbind_transport::AuthScheme::Bearer),
+            "`Authorization: Bearer <key>`".to_owned(),
+        ),
+        SecurityScheme::APIKey {
+            location: openapiv3::APIKeyLocation::Header,
+            name,
+            ..
+        } if name.eq_ignore_ascii_case("authorization") => (
+            quote!(songbind_transport::AuthScheme::Raw),
+            "`Authorization: <key>` (the raw key, no scheme)".to_owned(),
+        ),
+        SecurityScheme::APIKey {
+            location: openapiv3::APIKeyLocation::Header,
+            name,
+            ..
+        } => {
+            let lower = name.to_ascii_lowercase();
+            let doc = format!("`{lower}: <key>`");
+            (quote!(songbind_transport::AuthScheme::Header(#lower)), doc)
+        }
+        other => bail!("unsupported security scheme {other:?}"),
+    })
+}
+
+/// The `limits` module: one `Limit` per constrained request field or
+/// parameter, named `<SCHEMA>_<FIELD>` (`<OPERATION>_<PARAM>`).
+fn limits(spec: &OpenAPI) -> TokenStream {
+    let mut items = Vec::new();
+    if let Some(components) = &spec.components {
+        for (schema_name, schema) in &components.schemas {
+            let ReferenceOr::Item(schema) = schema else {
+                continue;
+            };
+            let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
+                continue;
+            };
+            for (field, property) in &object.properties {
+                let property = match property {
+                    ReferenceOr::Item(boxed) => Some(boxed.as_ref()),
+                    ReferenceOr::Reference { reference } => resolve(spec, reference),
+                };
+                if let Some(rule) = property.and_then(rule_of) {
+                    items.push(limit_item(schema_name, field, rule));
+                }
+            }
+        }
+    }
+    for (_, _, operation) in spec.operations() {
+        let Some(operation_id) = &operation.operation_id else {
+            continue;
+        };
+        for parameter in &operation.parameters {
+            let ReferenceOr::Item(Parameter::Query { parameter_data, .. }) = parameter else {
+                continue;
+            };
+            let openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(schema)) =
+                &parameter_data.format
+            else {
+                continue;
+            };
+            if let Some(rule) = rule_of(schema) {
+                items.push(limit_item(operation_id, &parameter_data.name, rule));
+            }
+        }
+    }
+    quote! {
+        /// Every limit the spec states for a request field or parameter
+        /// (`minLength`/`maxLength`, `minimum`/`maximum`, `enum`), named
+        /// `<SCHEMA>_<FIELD>`. Validation in `songbind`, the CLI and the
+        /// emulator reads these, so a changed spec changes them all.
+        pub mod limits {
+            use songbind_transport::{Limit, Rule};
+            #(#items)*
+        }
+    }
+}
+
+fn resolve<'a>(spec: &'a OpenAPI, reference: &str) -> Option<&'a Schema> {
+    let name = reference.strip_prefix("#/components/schemas/")?;
+    match spec.components.as_ref()?.schemas.get(name)? {
+        ReferenceOr::Item(schema) => Some(schema),
+        ReferenceOr::Reference { .. } => None,
+    }
+}
+
+/// The rule a schema states, as tokens, if it states one.
+fn rule_of(schema: &Schema) -> Option<TokenStream> {
+    let opt_usize = |v: Option<usize>| match v {
+        Some(v) => quote!(Some(#v)),
+        None => quote!(None),
+    };
+    let opt_i64 = |v: Option<i64>| match v {
+        Some(v) => quote!(Some(#v)),
+        None => quote!(None),
+    };
+    match &schema.schema_kind {
+        SchemaKind::Type(Type::String(StringType {
+            enumeration,
+            min_length,
+            max_length,
+            ..
+        })) => {
+            let values: Vec<&String> = enumeration.iter().flatten().collect();
+            if !values.is_empty() {
+                return Some(quote!(Rule::OneOf(&[#(#values),*])));
+            }
+            if min_length.is_none() && max_length.is_none() {
+                return None;
+            }
+            let (min, max) = (opt_usize(*min_length), opt_usize(*max_length));
+            Some(quote!(Rule::Length { min: #min, max: #max }))
+        }
+        SchemaKind::Type(Type::Integer(integer)) => {
+            if integer.minimum.is_none() && integer.maximum.is_none() {
+                return None;
+            }
+            let (min, max) = (opt_i64(integer.minimum), opt_i64(integer.maximum));
+            Some(quote!(Rule::Range { min: #min, max: #max }))
+        }
+        _ => None,
+    }
+}
+
+fn limit_item(owner: &str, field: &str, rule: TokenStream) -> TokenStream {
+    let ident = format_ident!("{}_{}", screaming(owner), screaming(field));
+    let doc = format!("`{owner}.{field}`, as the spec limits it.");
+    quote! {
+        #[doc = #doc]
+        pub const #ident: Limit = Limit { field: #field, rule: #rule };
+    }
+}
+
+/// `CreateRemixSongRequest` -> `CREATE_REMIX_SONG_REQUEST`;
+/// `n_variations` -> `N_VARIATIONS`; `get_remix_song` -> `GET_REMIX_SONG`.
+fn screaming(name: &str) -> String {
+    let mut out = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && previous_lower {
+            out.push('_');
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(if c == '-' || c == '.' { '_' } else { c.to_ascii_uppercase() });
+    }
+    out
+}

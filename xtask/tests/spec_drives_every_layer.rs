@@ -29,7 +29,7 @@ fn scratch_copy(to: &Path) {
     assert!(listed.status.success());
     for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let name = String::from_utf8_lossy(name).into_owned();
-        if name.starts_with("fuzz/") {
+        if name.starts_with("fuzz/") || name.starts_with("target") {
             continue;
         }
         let from = root().join(&name);

@@ -127,6 +127,8 @@ pub mod job;
 pub mod lyrics;
 #[cfg(feature = "musicgpt")]
 pub mod musicgpt;
+#[cfg(any(feature = "soundpiece", feature = "musicgpt"))]
+mod poll;
 mod redact;
 pub mod retry;
 pub mod secret;

@@ -9,20 +9,19 @@
 /// The generated client crate (`songbind-musicgpt`), for calls this module
 /// does not wrap: `api::Client`, `api::types`.
 pub use songbind_musicgpt as api;
-/// The spec's limits and production base URL.
-pub use songbind_musicgpt::{DEFAULT_BASE_URL, limits};
 /// The remix modes the spec allows.
 pub use songbind_musicgpt::types::RemixMode;
+/// The spec's limits and production base URL.
+pub use songbind_musicgpt::{DEFAULT_BASE_URL, limits};
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use futures::StreamExt;
 use songbind_musicgpt::ClientInfo;
 use songbind_musicgpt::types;
 
 use crate::error::{Error, ProviderName, Result, ResumeWith};
-use crate::job::{Job, JobEvent, JobOutput, Output};
+use crate::job::{Job, Output};
+use crate::poll::{self, PollFuture, State, Status, StatusSource};
 use crate::retry::{Calls, Repeatable, RetryPolicy};
 use crate::secret::Secret;
 use crate::upload::{UploadAudio, post_remix};
@@ -196,124 +195,77 @@ impl MusicGpt {
             (None, Some(two), _) => vec![Tracked::new(2, two)],
             (None, None, None) => Vec::new(),
         };
-        let this = self.clone();
-        let id = task_id.clone();
+        let source = ByIdPolls {
+            client: self.clone(),
+            task_id: task_id.clone(),
+            conversions,
+        };
+        let job_id = task_id.clone();
         Job::new(
             PROVIDER,
             task_id.clone(),
             self.calls.redactor.clone(),
-            Box::new(move |poll_interval| {
-                let state = Polling {
-                    task_id: id,
-                    conversions,
-                    first: true,
-                    done: false,
-                };
-                futures::stream::unfold(state, move |state| {
-                    let this = this.clone();
-                    async move { this.poll_step(state, poll_interval).await }
-                })
-                .flat_map(futures::stream::iter)
-                .boxed()
-            }),
+            Box::new(move |poll_interval| poll::follow(PROVIDER, job_id, source, poll_interval)),
         )
         .resumable(ResumeWith::TaskId(task_id))
     }
+}
 
-    /// One round of `/byId` polling: the events it produced and the next state.
-    async fn poll_step(
-        &self,
-        mut state: Polling,
-        poll_interval: Duration,
-    ) -> Option<(Vec<Result<JobEvent>>, Polling)> {
-        if state.done {
-            return None;
-        }
-        if !state.first {
-            tokio::time::sleep(poll_interval).await;
-        }
-        state.first = false;
-        let mut events = Vec::new();
-        if state.conversions.is_empty() {
-            // Only a task id: follow the task's first conversion.
-            match self.task(&state.task_id).await {
-                Ok(conversion) => {
-                    let id = conversion.conversion_id.clone().unwrap_or_default();
-                    state.conversions.push(Tracked::new(1, &id));
-                }
-                Err(error) => {
-                    state.done = true;
-                    return Some((vec![Err(error)], state));
-                }
+/// MusicGPT's status: `/byId` for each conversion of the task (two versions)
+/// until every one is `COMPLETED` with its audio URL.
+struct ByIdPolls {
+    client: MusicGpt,
+    task_id: String,
+    conversions: Vec<Tracked>,
+}
+
+impl StatusSource for ByIdPolls {
+    fn poll(&mut self) -> PollFuture<'_> {
+        Box::pin(async move {
+            if self.conversions.is_empty() {
+                // Only a task id: follow the task's first conversion.
+                let conversion = self.client.task(&self.task_id).await?;
+                let id = conversion.conversion_id.clone().unwrap_or_default();
+                self.conversions.push(Tracked::new(1, &id));
             }
-        }
-        for tracked in state.conversions.iter_mut().filter(|t| t.output.is_none()) {
-            let conversion = match self.conversion(&tracked.id).await {
-                Ok(conversion) => conversion,
-                Err(error) => {
-                    state.done = true;
-                    events.push(Err(error));
-                    return Some((events, state));
-                }
-            };
-            let status = conversion.status.clone().unwrap_or_default();
-            if tracked.last_status.as_deref() != Some(status.as_str()) {
-                events.push(Ok(JobEvent::Stage {
-                    stage: status.clone(),
-                    progress: None,
-                    version: Some(tracked.version),
-                }));
-                tracked.last_status = Some(status.clone());
-            }
-            match status.as_str() {
-                "COMPLETED" => {
-                    let Some(url) = conversion.audio_url.clone() else {
-                        continue; // completed but no URL yet: poll again
-                    };
-                    let output = Output {
-                        title: conversion.title.clone(),
-                        lyrics: conversion.lyrics.clone(),
-                        ..Output::new(url, Some(tracked.version))
-                    };
-                    events.push(Ok(JobEvent::Output(output.clone())));
-                    tracked.output = Some(output);
-                }
-                "ERROR" | "FAILED" => {
-                    state.done = true;
-                    // The job is the task (as on success); the message names
-                    // the conversion that failed.
-                    let reason = conversion
-                        .status_msg
-                        .clone()
-                        .unwrap_or_else(|| format!("ended {status}"));
-                    events.push(Err(Error::JobFailed {
-                        provider: PROVIDER,
-                        id: state.task_id.clone(),
-                        message: format!(
+            let mut status = Status::default();
+            for tracked in self.conversions.iter_mut().filter(|t| !t.done) {
+                let conversion = self.client.conversion(&tracked.id).await?;
+                let state = conversion.status.clone().unwrap_or_default();
+                status.stages.push((Some(tracked.version), state.clone()));
+                match state.as_str() {
+                    "COMPLETED" => {
+                        // Completed but no URL yet: poll again.
+                        if let Some(url) = conversion.audio_url.clone() {
+                            tracked.done = true;
+                            status.outputs.push(Output {
+                                title: conversion.title.clone(),
+                                lyrics: conversion.lyrics.clone(),
+                                ..Output::new(url, Some(tracked.version))
+                            });
+                        }
+                    }
+                    "ERROR" | "FAILED" => {
+                        // The job is the task (as on success); the message
+                        // names the conversion that failed.
+                        let reason = conversion
+                            .status_msg
+                            .clone()
+                            .unwrap_or_else(|| format!("ended {state}"));
+                        status.state = State::Failed(format!(
                             "conversion {} (version {}): {reason}",
                             tracked.id, tracked.version
-                        ),
-                    }));
-                    return Some((events, state));
+                        ));
+                        return Ok(status);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
-        if state.conversions.iter().all(|t| t.output.is_some()) {
-            state.done = true;
-            let mut outputs: Vec<Output> = state
-                .conversions
-                .iter()
-                .filter_map(|t| t.output.clone())
-                .collect();
-            outputs.sort_by_key(|o| o.version);
-            events.push(Ok(JobEvent::Completed(JobOutput {
-                provider: PROVIDER,
-                id: state.task_id.clone(),
-                outputs,
-            })));
-        }
-        Some((events, state))
+            if self.conversions.iter().all(|t| t.done) {
+                status.state = State::Done;
+            }
+            Ok(status)
+        })
     }
 }
 
@@ -327,8 +279,7 @@ enum Lookup<'a> {
 struct Tracked {
     version: u32,
     id: String,
-    last_status: Option<String>,
-    output: Option<Output>,
+    done: bool,
 }
 
 impl Tracked {
@@ -336,16 +287,7 @@ impl Tracked {
         Self {
             version,
             id: id.to_owned(),
-            last_status: None,
-            output: None,
+            done: false,
         }
     }
-}
-
-/// Where the `/byId` polling stands.
-struct Polling {
-    task_id: String,
-    conversions: Vec<Tracked>,
-    first: bool,
-    done: bool,
 }

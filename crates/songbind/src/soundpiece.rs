@@ -12,14 +12,12 @@ pub use songbind_soundpiece as api;
 /// The spec's limits and production base URL.
 pub use songbind_soundpiece::{DEFAULT_BASE_URL, limits};
 
-use std::time::{Duration, Instant};
-
-use futures::StreamExt;
 use songbind_soundpiece::types;
 use uuid::Uuid;
 
 use crate::error::{Error, ProviderName, Result, ResumeWith};
-use crate::job::{Job, JobEvent, JobOutput, Output};
+use crate::job::{Job, Output};
+use crate::poll::{self, PollFuture, State, Status, StatusSource};
 use crate::retry::{Calls, Repeatable, RetryPolicy};
 use crate::secret::Secret;
 use crate::validate::{self, UrlRule};
@@ -191,102 +189,60 @@ impl SoundPiece {
     }
 
     fn job(&self, first: types::RemixSong) -> Job {
-        let this = self.clone();
         let id = first.id.clone();
+        let source = LongPoll {
+            client: self.clone(),
+            id: id.clone(),
+            first: Some(first),
+        };
+        let job_id = id.clone();
         Job::new(
             PROVIDER,
             id.clone(),
             self.calls.redactor.clone(),
-            Box::new(move |poll_interval| {
-                futures::stream::unfold(Poller::Start(first), move |state| {
-                    let this = this.clone();
-                    async move { this.poll_step(state, poll_interval).await }
-                })
-                .flat_map(futures::stream::iter)
-                .boxed()
-            }),
+            Box::new(move |poll_interval| poll::follow(PROVIDER, job_id, source, poll_interval)),
         )
         .resumable(ResumeWith::OperationId(id))
     }
-
-    /// One step of the long-poll loop: the events it produced and the next state.
-    async fn poll_step(
-        &self,
-        state: Poller,
-        poll_interval: Duration,
-    ) -> Option<(Vec<crate::Result<JobEvent>>, Poller)> {
-        let (song, last_status) = match state {
-            Poller::Done => return None,
-            Poller::Start(song) => (song, None),
-            Poller::Polling { id, last_status } => {
-                let started = Instant::now();
-                match self.get(&id, true).await {
-                    Ok(song) => {
-                        if song.status.as_deref() == last_status.as_deref() {
-                            // An early answer with nothing new: pause before the next poll.
-                            if let Some(rest) = poll_interval.checked_sub(started.elapsed()) {
-                                tokio::time::sleep(rest).await;
-                            }
-                        }
-                        (song, last_status)
-                    }
-                    Err(error) => return Some((vec![Err(error)], Poller::Done)),
-                }
-            }
-        };
-        let mut events = Vec::new();
-        if song.status != last_status
-            && let Some(status) = &song.status
-        {
-            events.push(Ok(JobEvent::Stage {
-                stage: status.clone(),
-                progress: None,
-                version: None,
-            }));
-        }
-        match song.status.as_deref() {
-            Some("ready") => {
-                let outputs = outputs_of(&song);
-                events.extend(outputs.iter().cloned().map(|o| Ok(JobEvent::Output(o))));
-                events.push(Ok(JobEvent::Completed(JobOutput {
-                    provider: PROVIDER,
-                    id: song.id.clone(),
-                    outputs,
-                })));
-                Some((events, Poller::Done))
-            }
-            Some("failed") => {
-                let message = song
-                    .error
-                    .as_ref()
-                    .and_then(|e| e.message.clone())
-                    .unwrap_or_else(|| "the operation failed without a message".to_owned());
-                events.push(Err(Error::JobFailed {
-                    provider: PROVIDER,
-                    id: song.id.clone(),
-                    message,
-                }));
-                Some((events, Poller::Done))
-            }
-            _ => Some((
-                events,
-                Poller::Polling {
-                    id: song.id,
-                    last_status: song.status,
-                },
-            )),
-        }
-    }
 }
 
-/// Where the long-poll loop stands.
-enum Poller {
-    Start(types::RemixSong),
-    Polling {
-        id: String,
-        last_status: Option<String>,
-    },
-    Done,
+/// SoundPiece's status: the `PUT`'s own answer first, then long-polls
+/// (`GET ?wait=true`), which answer early when the operation ends.
+struct LongPoll {
+    client: SoundPiece,
+    id: String,
+    first: Option<types::RemixSong>,
+}
+
+impl StatusSource for LongPoll {
+    fn poll(&mut self) -> PollFuture<'_> {
+        Box::pin(async move {
+            let song = match self.first.take() {
+                Some(song) => song,
+                None => self.client.get(&self.id, true).await?,
+            };
+            let mut status = Status {
+                stages: song.status.iter().map(|s| (None, s.clone())).collect(),
+                ..Status::default()
+            };
+            match song.status.as_deref() {
+                Some("ready") => {
+                    status.outputs = outputs_of(&song);
+                    status.state = State::Done;
+                }
+                Some("failed") => {
+                    let message = song
+                        .error
+                        .as_ref()
+                        .and_then(|e| e.message.clone())
+                        .unwrap_or_else(|| "the operation failed without a message".to_owned());
+                    status.state = State::Failed(message);
+                }
+                _ => {}
+            }
+            Ok(status)
+        })
+    }
 }
 
 fn outputs_of(song: &types::RemixSong) -> Vec<Output> {

@@ -8,11 +8,30 @@
 //!   [`Fault`] in its text form, e.g. `status:429:retry-after=2`.
 //!
 //! A header wins over a rule for the request that carries it.
+//!
+//! Text forms (for the header, for [`FaultRule`]s given to the binary's
+//! `--fault`, and for [`str::parse`]):
+//!
+//! | text | what the emulator does |
+//! |---|---|
+//! | `status:<code>[:retry-after=<secs>]` | answers `<code>` with the provider's JSON error body, without handling the request |
+//! | `page:<code>:<html\|text\|empty>[:retry-after=<secs>]` | answers `<code>` with a body that is not JSON (a proxy's HTML page, a `text/plain` line, or nothing), without handling the request |
+//! | `misleading:<5xx>` | handles the request (the job is created), then answers the 5xx with the provider's JSON error body and a text that reads as if nothing was taken |
+//! | `echo-auth:<code>` | answers `<code>` echoing the request's `Authorization` header, without handling the request: a 4xx in the provider's JSON error body (`bad request; you sent <value>`), a 5xx as a `text/plain` list of the request headers |
+//! | `lose-reply` | handles the request, then closes the connection with no reply |
+//! | `stall:<duration>` | holds the request, then handles it |
+//! | `drop-stream:<n>`, `end-stream:<n>`, `stall-stream:<n>:<duration>`, `fragment` | shape an SSE body (Soundverse streams) |
+//!
+//! Durations take `ms` or `s`; codes are 400 to 599 (500 to 599 for
+//! `misleading`).
 
+use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use crate::provider::Provider;
 
@@ -29,6 +48,36 @@ pub enum Fault {
         status: u16,
         /// Seconds for the `Retry-After` header, if any.
         retry_after: Option<u64>,
+    },
+    /// Answer with this status and a body that is not JSON (what a proxy or
+    /// load balancer in front of the provider sends) instead of handling the
+    /// request; with `Retry-After: <seconds>` when given.
+    Page {
+        /// The HTTP status to answer (e.g. 502, 429).
+        status: u16,
+        /// What the body is.
+        body: PageBody,
+        /// Seconds for the `Retry-After` header, if any.
+        retry_after: Option<u64>,
+    },
+    /// Handle the request (a job is created), then answer this 5xx with the
+    /// provider's JSON error body and a text that sounds as if the request
+    /// was not taken ("Upstream service temporarily unavailable", "Job
+    /// created, but the rate limit counter could not be updated"). A client
+    /// that resends a create that is not idempotent on it creates a second
+    /// job: only the status may decide.
+    Misleading {
+        /// The HTTP status to answer (500 to 599).
+        status: u16,
+    },
+    /// Answer with this status and a body that echoes the request's
+    /// `Authorization` header, instead of handling the request: on a 4xx,
+    /// the provider's JSON error body with the message `bad request; you
+    /// sent <value>`; on a 5xx, a `text/plain` list of the request headers
+    /// (authorization included), as a debug page would.
+    EchoAuth {
+        /// The HTTP status to answer (e.g. 400, 500).
+        status: u16,
     },
     /// Handle the request (a job is created), then close the connection
     /// without sending any reply: the client cannot know the job exists.
@@ -80,12 +129,142 @@ impl Fault {
             _ => None,
         }
     }
+
+    /// The answer sent instead of handling the request, for the faults that
+    /// answer a body of their own without handling it ([`Fault::Page`],
+    /// [`Fault::EchoAuth`]); `headers` are the request's. ([`Fault::Status`]
+    /// is answered by the middleware itself.)
+    pub(crate) fn answer_instead(
+        &self,
+        provider: Provider,
+        headers: &HeaderMap,
+    ) -> Option<Response> {
+        match *self {
+            Fault::Page {
+                status,
+                body,
+                retry_after,
+            } => {
+                let status = StatusCode::from_u16(status).ok()?;
+                Some(with_retry_after(page(status, body), retry_after))
+            }
+            Fault::EchoAuth { status } => {
+                let status = StatusCode::from_u16(status).ok()?;
+                Some(echo_auth(provider, status, headers))
+            }
+            _ => None,
+        }
+    }
+
+    /// The answer that replaces the handler's own, for [`Fault::Misleading`].
+    pub(crate) fn answer_after(&self, provider: Provider) -> Option<Response> {
+        match *self {
+            Fault::Misleading { status } => {
+                let status = StatusCode::from_u16(status).ok()?;
+                Some(provider.error(status, provider.misleading_message(status)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The body of a [`Fault::Page`] answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageBody {
+    /// An nginx-like HTML error page (`text/html`).
+    Html,
+    /// One line of text (`text/plain`), e.g. `502 Bad Gateway`.
+    Text,
+    /// No body at all (`content-length: 0`, no content type).
+    Empty,
+}
+
+impl PageBody {
+    /// The word for it in a fault's text form (`html`, `text`, `empty`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PageBody::Html => "html",
+            PageBody::Text => "text",
+            PageBody::Empty => "empty",
+        }
+    }
+}
+
+fn with_retry_after(mut response: Response, retry_after: Option<u64>) -> Response {
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// `<code> <reason>`, e.g. `502 Bad Gateway`.
+fn status_line(status: StatusCode) -> String {
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    )
+}
+
+/// A non-JSON error answer, as a proxy in front of the provider sends it.
+fn page(status: StatusCode, body: PageBody) -> Response {
+    let line = status_line(status);
+    match body {
+        PageBody::Html => (
+            status,
+            [(header::CONTENT_TYPE, "text/html")],
+            format!(
+                "<html>\r\n<head><title>{line}</title></head>\r\n<body>\r\n\
+                 <center><h1>{line}</h1></center>\r\n<hr><center>nginx</center>\r\n\
+                 </body>\r\n</html>\r\n"
+            ),
+        )
+            .into_response(),
+        PageBody::Text => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{line}\n"),
+        )
+            .into_response(),
+        PageBody::Empty => (status, Body::empty()).into_response(),
+    }
+}
+
+/// An answer echoing the request's `Authorization` header (see
+/// [`Fault::EchoAuth`]).
+fn echo_auth(provider: Provider, status: StatusCode, headers: &HeaderMap) -> Response {
+    if status.is_server_error() {
+        let mut text = format!("{}\n\nrequest headers:\n", status_line(status));
+        for (name, value) in headers {
+            let _ = writeln!(
+                text,
+                "{name}: {}",
+                String::from_utf8_lossy(value.as_bytes())
+            );
+        }
+        return (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            text,
+        )
+            .into_response();
+    }
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let message = match sent {
+        Some(value) => format!("bad request; you sent {value}"),
+        None => "bad request; you sent no Authorization header".to_owned(),
+    };
+    provider.error(status, &message)
 }
 
 /// Why a fault description could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "invalid fault `{input}`: {reason} (expected e.g. `status:429:retry-after=2`, `lose-reply`, `stall:500ms`, `drop-stream:3`, `end-stream:3`, `stall-stream:3:2s`, `fragment`)"
+    "invalid fault `{input}`: {reason} (expected e.g. `status:429:retry-after=2`, `page:502:html`, `page:429:text:retry-after=1`, `misleading:504`, `echo-auth:400`, `lose-reply`, `stall:500ms`, `drop-stream:3`, `end-stream:3`, `stall-stream:3:2s`, `fragment`)"
 )]
 pub struct ParseFaultError {
     input: String,
@@ -95,9 +274,12 @@ pub struct ParseFaultError {
 impl FromStr for Fault {
     type Err = ParseFaultError;
 
-    /// Text form: `status:<code>[:retry-after=<secs>]`, `lose-reply`,
+    /// Text form: `status:<code>[:retry-after=<secs>]`,
+    /// `page:<code>:<html|text|empty>[:retry-after=<secs>]`,
+    /// `misleading:<5xx>`, `echo-auth:<code>`, `lose-reply`,
     /// `stall:<duration>`, `drop-stream:<n>`, `end-stream:<n>`,
-    /// `stall-stream:<n>:<duration>`, `fragment`. Durations take `ms` or `s`.
+    /// `stall-stream:<n>:<duration>`, `fragment`. Durations take `ms` or
+    /// `s`; codes are 400 to 599 (500 to 599 for `misleading`).
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |reason| ParseFaultError {
             input: input.to_owned(),
@@ -108,27 +290,46 @@ impl FromStr for Fault {
             s.parse::<usize>()
                 .map_err(|_| err("event count is not a number"))
         };
+        let error_status = |code: &str| {
+            code.parse::<u16>()
+                .ok()
+                .filter(|c| (400..=599).contains(c))
+                .ok_or_else(|| err("status must be a number in 400..=599"))
+        };
+        let retry_after = |rest: &[&str]| match rest {
+            [] => Ok(None),
+            [opt] => opt
+                .strip_prefix("retry-after=")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Some)
+                .ok_or_else(|| err("expected retry-after=<seconds>")),
+            _ => Err(err("too many parts")),
+        };
         match parts.as_slice() {
-            ["status", code, rest @ ..] => {
-                let status = code
+            ["status", code, rest @ ..] => Ok(Fault::Status {
+                status: error_status(code)?,
+                retry_after: retry_after(rest)?,
+            }),
+            ["page", code, body, rest @ ..] => Ok(Fault::Page {
+                status: error_status(code)?,
+                body: match *body {
+                    "html" => PageBody::Html,
+                    "text" => PageBody::Text,
+                    "empty" => PageBody::Empty,
+                    _ => return Err(err("the page body must be html, text or empty")),
+                },
+                retry_after: retry_after(rest)?,
+            }),
+            ["misleading", code] => Ok(Fault::Misleading {
+                status: code
                     .parse::<u16>()
                     .ok()
-                    .filter(|c| (400..=599).contains(c))
-                    .ok_or_else(|| err("status must be a number in 400..=599"))?;
-                let retry_after = match rest {
-                    [] => None,
-                    [opt] => Some(
-                        opt.strip_prefix("retry-after=")
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .ok_or_else(|| err("expected retry-after=<seconds>"))?,
-                    ),
-                    _ => return Err(err("too many parts")),
-                };
-                Ok(Fault::Status {
-                    status,
-                    retry_after,
-                })
-            }
+                    .filter(|c| (500..=599).contains(c))
+                    .ok_or_else(|| err("a misleading status must be a number in 500..=599"))?,
+            }),
+            ["echo-auth", code] => Ok(Fault::EchoAuth {
+                status: error_status(code)?,
+            }),
             ["lose-reply"] => Ok(Fault::LoseReply),
             ["stall", d] => Ok(Fault::Stall(
                 parse_duration(d).ok_or_else(|| err("bad duration"))?,
@@ -288,6 +489,78 @@ mod tests {
             Ok(Fault::DropStream { after_events: 4 })
         );
         assert_eq!("fragment".parse(), Ok(Fault::Fragment));
+    }
+
+    #[test]
+    fn error_page_misleading_and_echo_forms_parse() {
+        assert_eq!(
+            "page:502:html".parse(),
+            Ok(Fault::Page {
+                status: 502,
+                body: PageBody::Html,
+                retry_after: None
+            })
+        );
+        assert_eq!(
+            "page:429:text:retry-after=1".parse(),
+            Ok(Fault::Page {
+                status: 429,
+                body: PageBody::Text,
+                retry_after: Some(1)
+            })
+        );
+        assert_eq!(
+            "page:503:empty:retry-after=0".parse(),
+            Ok(Fault::Page {
+                status: 503,
+                body: PageBody::Empty,
+                retry_after: Some(0)
+            })
+        );
+        assert_eq!(
+            "misleading:504".parse(),
+            Ok(Fault::Misleading { status: 504 })
+        );
+        assert_eq!(
+            " misleading:500 ".parse(),
+            Ok(Fault::Misleading { status: 500 })
+        );
+        assert_eq!("echo-auth:400".parse(), Ok(Fault::EchoAuth { status: 400 }));
+        assert_eq!("echo-auth:502".parse(), Ok(Fault::EchoAuth { status: 502 }));
+        for body in [PageBody::Html, PageBody::Text, PageBody::Empty] {
+            assert_eq!(
+                format!("page:500:{}", body.name()).parse(),
+                Ok(Fault::Page {
+                    status: 500,
+                    body,
+                    retry_after: None
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn bad_page_misleading_and_echo_forms_are_refused_with_the_reason() {
+        for (bad, reason) in [
+            ("page", "unknown fault"),
+            ("page:502", "unknown fault"),
+            ("page:502:json", "html, text or empty"),
+            ("page:200:html", "400..=599"),
+            ("page:502:html:retry-after=x", "retry-after=<seconds>"),
+            ("page:502:html:retry-after=1:more", "too many parts"),
+            ("misleading", "unknown fault"),
+            ("misleading:429", "500..=599"),
+            ("misleading:600", "500..=599"),
+            ("misleading:504:retry-after=1", "unknown fault"),
+            ("echo-auth", "unknown fault"),
+            ("echo-auth:302", "400..=599"),
+            ("echo-auth:4OO", "400..=599"),
+        ] {
+            let error = bad.parse::<Fault>().expect_err(bad);
+            let text = error.to_string();
+            assert!(text.contains(&format!("`{bad}`")), "{text}");
+            assert!(text.contains(reason), "{bad}: {text}");
+        }
     }
 
     #[test]

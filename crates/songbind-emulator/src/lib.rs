@@ -61,7 +61,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-pub use faults::{FAULT_HEADER, Fault, FaultRule, ParseFaultError};
+pub use faults::{FAULT_HEADER, Fault, FaultRule, PageBody, ParseFaultError};
 pub use files::sample_wav;
 pub use pacing::Pacing;
 pub use provider::Provider;

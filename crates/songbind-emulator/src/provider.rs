@@ -135,4 +135,19 @@ impl Provider {
             _ => "Injected fault",
         }
     }
+
+    /// The message of a [`Fault::Misleading`](crate::Fault::Misleading)
+    /// answer: a 5xx whose text reads as if the request was not taken,
+    /// although the job was created. Soundverse's 502 uses its own
+    /// documented rate-limit text (documented for refusals, here on a 5xx).
+    pub(crate) fn misleading_message(self, status: StatusCode) -> &'static str {
+        match (self, status.as_u16()) {
+            (_, 500) => "Job created, but the rate limit counter could not be updated",
+            (Provider::Soundverse, 502) => "Rate limits have been passed for the user.",
+            (_, 502) => "Bad gateway: the request was not processed, please try again",
+            (_, 503) => "Service temporarily unavailable. Please try again in a moment.",
+            (_, 504) => "Upstream service temporarily unavailable",
+            _ => "Temporarily unavailable: the request was not processed, please retry",
+        }
+    }
 }

@@ -176,6 +176,14 @@ async fn provider_middleware(
         },
         None => state.take_fault(provider, &parts.method, &path),
     };
+    if let Some(response) = fault
+        .as_ref()
+        .and_then(|fault| fault.answer_instead(provider, &parts.headers))
+    {
+        // An error page or an echo of the request: read the body first, as below.
+        discard(body).await;
+        return response;
+    }
     if let Some(status) = fault.as_ref().and_then(Fault::status_code) {
         // Read the rest of the body first: answering with an upload still
         // unread closes the connection under the client (a reset), which then
@@ -213,6 +221,10 @@ async fn provider_middleware(
         kill.notify_one();
         // The connection task drops the connection; never answer.
         std::future::pending::<()>().await;
+    }
+    // The request was handled (the job exists); the answer says otherwise.
+    if let Some(misleading) = fault.as_ref().and_then(|f| f.answer_after(provider)) {
+        return misleading;
     }
     response.into_response()
 }

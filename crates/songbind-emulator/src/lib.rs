@@ -69,6 +69,7 @@ pub use record::{
     DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS, RECORDED_BODY_LIMIT,
     RecordStats, RecordedPart, RecordedRequest, WebhookDelivery,
 };
+pub use server::DEFAULT_HEADER_READ_TIMEOUT;
 
 /// The secret SoundPiece callbacks are signed with unless another is chosen
 /// (`whsec_` + base64 of `songbind-emulator-webhook-secret`).
@@ -82,6 +83,7 @@ pub struct EmulatorBuilder {
     webhook_secret: String,
     faults: Vec<FaultRule>,
     record_limits: record::RecordLimits,
+    header_read_timeout: Duration,
 }
 
 impl Default for EmulatorBuilder {
@@ -92,6 +94,7 @@ impl Default for EmulatorBuilder {
             webhook_secret: DEFAULT_WEBHOOK_SECRET.to_owned(),
             faults: Vec::new(),
             record_limits: record::RecordLimits::default(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -146,6 +149,16 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How long a connection may take to send a request's headers before it
+    /// is closed ([`DEFAULT_HEADER_READ_TIMEOUT`] by default). It is also how
+    /// long an idle keep-alive connection is kept waiting for its next
+    /// request; a request being answered (a long-poll, an SSE stream) is
+    /// never cut by it.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
     /// Binds the port and starts serving in the background.
     pub async fn start(self) -> io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(self.bind).await?;
@@ -172,7 +185,12 @@ impl EmulatorBuilder {
             state.lock(&state.faults).push(rule);
         }
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, Arc::clone(&state), stopped));
+        let task = tokio::spawn(server::serve(
+            listener,
+            Arc::clone(&state),
+            self.header_read_timeout,
+            stopped,
+        ));
         Ok(Emulator {
             addr,
             state,

@@ -5,8 +5,10 @@
 //! songbind-emulator --port 0 --pacing 0.05 --fault 'soundpiece=status:429:retry-after=1*2'
 //! ```
 
+use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use songbind_emulator::{
@@ -55,6 +57,31 @@ struct Args {
     /// length is still counted).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_RECORDED_BODY_BYTES)]
     max_recorded_body_bytes: usize,
+
+    /// How long a connection may take to send a request's headers (and an
+    /// idle keep-alive connection may wait for its next request) before it
+    /// is closed, e.g. `10s` or `500ms`.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    header_read_timeout: Duration,
+}
+
+/// `<n>ms` or `<n>s` (`n` a whole number), more than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = if let Some(ms) = text.strip_suffix("ms") {
+        ms.parse().ok().map(Duration::from_millis)
+    } else if let Some(secs) = text.strip_suffix('s') {
+        secs.parse().ok().map(Duration::from_secs)
+    } else {
+        None
+    };
+    duration
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a duration such as `10s` or `500ms`"))
 }
 
 fn parse_pacing(text: &str) -> Result<Pacing, String> {
@@ -111,7 +138,8 @@ async fn main() -> ExitCode {
         .bind(SocketAddr::new(args.host, args.port))
         .pacing(args.pacing)
         .max_recorded_requests(args.max_recorded_requests)
-        .max_recorded_body_bytes(args.max_recorded_body_bytes);
+        .max_recorded_body_bytes(args.max_recorded_body_bytes)
+        .header_read_timeout(args.header_read_timeout);
     if let Some(secret) = &args.webhook_secret {
         builder = builder.webhook_secret(secret);
     }
@@ -128,14 +156,29 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("songbind-emulator listening on {}", emulator.root_url());
+    // Write errors are ignored: a reader that closed stdout after the first
+    // line (or never read it) must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "songbind-emulator listening on {}",
+        emulator.root_url()
+    );
     for provider in Provider::ALL {
-        println!("  {:<11} {}", provider.name(), emulator.base_url(provider));
+        let _ = writeln!(
+            out,
+            "  {:<11} {}",
+            provider.name(),
+            emulator.base_url(provider)
+        );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "  webhook secret (SoundPiece callbacks): {}",
         emulator.webhook_secret()
     );
+    let _ = out.flush();
+    drop(out);
     if tokio::signal::ctrl_c().await.is_err() {
         eprintln!("songbind-emulator: cannot listen for Ctrl-C; stopping");
     }
@@ -145,6 +188,8 @@ async fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use songbind_emulator::DEFAULT_HEADER_READ_TIMEOUT;
+
     use super::*;
 
     #[test]
@@ -195,6 +240,19 @@ mod tests {
         assert!(
             Args::try_parse_from(["songbind-emulator", "--max-recorded-requests", "-1"]).is_err()
         );
+    }
+
+    #[test]
+    fn header_read_timeout_defaults_to_the_library_default_and_takes_ms_or_s() {
+        let args = Args::try_parse_from(["songbind-emulator"]).unwrap();
+        assert_eq!(args.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+        let args =
+            Args::try_parse_from(["songbind-emulator", "--header-read-timeout", "250ms"]).unwrap();
+        assert_eq!(args.header_read_timeout, Duration::from_millis(250));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        for bad in ["0s", "10", "1.5s", "-1s", "soon"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,17 +1,22 @@
 //! The emulator's resource bounds, over loopback: what the request log keeps
 //! (nothing from unauthenticated clients, at most the configured number of
-//! requests and body bytes from the others).
+//! requests and body bytes from the others), how long a connection may take
+//! to send its headers, and that failing accepts do not spin a core.
 
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use axum::http::StatusCode;
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
 use songbind_emulator::{
-    DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS, Emulator, Pacing, Provider,
-    RECORDED_BODY_LIMIT, RecordStats,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS,
+    Emulator, Pacing, Provider, RECORDED_BODY_LIMIT, RecordStats,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -268,5 +273,227 @@ async fn multipart_text_values_over_the_body_cap_are_counted_not_kept() -> Resul
     let stats = emulator.record_stats();
     assert!(stats.kept_bytes <= MAX_BODY, "{stats:?}");
     assert_eq!(stats.truncated, 1);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- connections
+
+#[test]
+fn the_default_header_read_timeout_is_10_s() {
+    assert_eq!(DEFAULT_HEADER_READ_TIMEOUT, Duration::from_secs(10));
+}
+
+/// Reads until the server closes the connection (EOF, or a reset, which is
+/// a close too); answers what it sent first.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return received,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+/// Regression (issue 9, item 14): a connection that never finished its
+/// headers stayed open forever.
+#[tokio::test]
+async fn a_connection_that_stops_mid_headers_is_closed_after_the_header_read_timeout() -> Result<()>
+{
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    // Far longer than TIMEOUT: only a safety net, so that a missing timeout
+    // fails the test instead of hanging it.
+    const SAFETY_NET: Duration = Duration::from_secs(60);
+    let emulator = Emulator::builder()
+        .pacing(Pacing::instant())
+        .header_read_timeout(TIMEOUT)
+        .start()
+        .await?;
+    let partial: [&[u8]; 3] = [
+        b"",
+        b"POST /soundverse/v6/gener",
+        b"POST /soundverse/v6/generate/song HTTP/1.1\r\nHost: localhost\r\nContent-Ty",
+    ];
+    let mut clients = Vec::new();
+    for bytes in partial {
+        let mut stream = TcpStream::connect(emulator.addr()).await?;
+        stream.write_all(bytes).await?;
+        clients.push(async move {
+            let started = Instant::now();
+            let closed = tokio::time::timeout(SAFETY_NET, read_until_closed(&mut stream)).await;
+            (bytes, started.elapsed(), closed)
+        });
+    }
+    for (bytes, elapsed, closed) in futures::future::join_all(clients).await {
+        let sent = String::from_utf8_lossy(bytes);
+        let Ok(answer) = closed else {
+            bail!("after sending {sent:?} the connection was still open after {SAFETY_NET:?}");
+        };
+        // The server's clock started after our connect returned.
+        assert!(
+            elapsed >= TIMEOUT,
+            "{sent:?}: closed after only {elapsed:?}"
+        );
+        // Whatever was said before closing, it was no answer to a request.
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+            "{sent:?}: {answer}"
+        );
+    }
+    assert!(emulator.received().is_empty());
+
+    // The timeout is about headers only: a request answered after longer
+    // than it (held by a stall fault) still gets its answer.
+    let response = http()
+        .get(format!(
+            "{}/status/generations/msg_nothing",
+            emulator.base_url(Provider::Soundverse)
+        ))
+        .bearer_auth("sk_test")
+        .header("x-emulator-fault", "stall:900ms")
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(emulator.received().len(), 1);
+    Ok(())
+}
+
+/// `utime + stime` of process `pid`, in clock ticks (`/proc/<pid>/stat`).
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; fields after it are plain.
+    let rest = stat.rsplit_once(')').context("no command name")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Field 3 (state) is fields[0]; utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// Kills the child when the test ends, whatever happens.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Regression (issue 9, item 14): once the process ran out of file
+/// descriptors, the accept loop retried the failing accept at once, forever,
+/// spinning a core.
+///
+/// The binary runs under `ulimit -n 64`; 100 clients that connect and send
+/// nothing exhaust its descriptors (the header read timeout is set long, so
+/// none is closed meanwhile). Once it reports the failing accept, its CPU
+/// time over a window must stay far below a spinning loop's; once the
+/// clients leave, it serves again.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn failing_accepts_back_off_instead_of_spinning_and_serving_resumes() -> Result<()> {
+    const FD_LIMIT: u32 = 64;
+    const CLIENTS: usize = 100;
+    const WINDOW: Duration = Duration::from_secs(2);
+    const SAFETY_NET: Duration = Duration::from_secs(60);
+    let binary = env!("CARGO_BIN_EXE_songbind-emulator");
+    let mut child = KillOnDrop(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {FD_LIMIT} && exec \"$0\" --port 0 --pacing instant --header-read-timeout 600s"
+            ))
+            .arg(binary)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    );
+    let pid = child.0.id();
+    let stdout = child.0.stdout.take().context("stdout")?;
+    let stderr = child.0.stderr.take().context("stderr")?;
+    // Read stdout to its end (the emulator prints more after the first line,
+    // and a closed pipe would fail those prints); hand over the first line.
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let _ = first_tx.send(lines.next().unwrap_or_default());
+        lines.for_each(drop);
+    });
+    let first_line = tokio::time::timeout(SAFETY_NET, first_rx).await??;
+    let root = first_line
+        .trim()
+        .strip_prefix("songbind-emulator listening on ")
+        .with_context(|| format!("unexpected first line {first_line:?}"))?
+        .to_owned();
+    let addr = root.trim_start_matches("http://").to_owned();
+
+    // Every stderr line, as it comes.
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+
+    // Connections the kernel completes whether or not the server accepts
+    // them; the server runs out of descriptors long before the last one.
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        clients.push(TcpStream::connect(&addr).await?);
+    }
+    let report = tokio::time::timeout(SAFETY_NET, async {
+        while let Some(line) = lines.recv().await {
+            if line.contains("cannot accept") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .context("the emulator never reported a failing accept")?
+    .context("the emulator's stderr closed")?;
+    assert!(
+        report.contains("Too many open files") || report.contains("os error 24"),
+        "{report}"
+    );
+
+    // Accepts keep failing during the window (no client has left): the
+    // loop must mostly sleep.
+    let before = cpu_ticks(pid)?;
+    let started = Instant::now();
+    tokio::time::sleep(WINDOW).await;
+    let ticks = cpu_ticks(pid)? - before;
+    let window_ticks = started.elapsed().as_secs_f64() * clock_ticks_per_second() as f64;
+    let share = ticks as f64 / window_ticks;
+    assert!(
+        share < 0.2,
+        "the emulator used {:.0}% of a core while accepts failed ({ticks} ticks)",
+        share * 100.0
+    );
+
+    // The clients leave; the emulator serves again.
+    drop(clients);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(SAFETY_NET)
+        .build()?;
+    let response = client.get(format!("{root}/files/x.wav")).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await?, songbind_emulator::sample_wav());
     Ok(())
 }

@@ -39,6 +39,16 @@ pub const ALL: &[Provider] = &[
                      the `songbind` crate sends it with reqwest multipart from the generated `RemixForm` type",
         }],
     },
+    Provider {
+        name: "elevenlabs",
+        display: "ElevenLabs",
+        excluded: &[Excluded {
+            operation_id: "compose_detailed",
+            reason: "its 200 is multipart/mixed (a JSON part beside an audio part): progenitor 0.15 \
+                     decodes only JSON answers and would hand the parts back as one untyped byte stream; \
+                     the `songbind` crate splits them into the generated `DetailedMusicResponse` and the audio",
+        }],
+    },
 ];
 
 impl Provider {

@@ -1113,7 +1113,7 @@ async fn remix_requires_prompt_or_lyrics_and_a_prompt_of_at_most_1024_chars() ->
     // 1025 characters (multi-byte ones count once each).
     let long = "é".repeat(1025);
     let body = json!({ "song_reference_url": SOURCE_URL, "prompt": long });
-    let detail = json!({ "detail": "prompt must be at most 1024 characters, got 1025" });
+    let detail = json!({ "detail": "prompt must be at most 1024 characters long (got 1025)" });
     assert_eq!(
         refused(&emulator, "/v7/generate/remix", &body).await?,
         (422, detail)

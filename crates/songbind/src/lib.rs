@@ -121,6 +121,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The crate's README (its headline example) runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod download;
 pub mod error;
 pub mod job;

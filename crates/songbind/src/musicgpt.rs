@@ -14,6 +14,14 @@ pub use songbind_musicgpt::types::RemixMode;
 /// The spec's limits and production base URL.
 pub use songbind_musicgpt::{DEFAULT_BASE_URL, limits};
 
+/// MusicGPT's (unsigned) webhook deliveries.
+pub mod webhook {
+    pub use crate::webhook::musicgpt::{
+        ConversionDelivery, CoverDelivery, LyricsDelivery, MusicGptWebhook as Webhook,
+        TimedLyricLine, decode_timed_lyrics,
+    };
+}
+
 use std::path::PathBuf;
 
 use songbind_musicgpt::ClientInfo;
@@ -65,6 +73,24 @@ impl RemixRequest {
         }
     }
 
+    /// Sets the lyrics to sing.
+    pub fn lyrics(mut self, lyrics: impl Into<String>) -> Self {
+        self.lyrics = Some(lyrics.into());
+        self
+    }
+
+    /// Sets the remix mode (one of the spec's `RemixMode`s).
+    pub fn mode(mut self, mode: RemixMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets where MusicGPT POSTs its results.
+    pub fn webhook_url(mut self, url: impl Into<String>) -> Self {
+        self.webhook_url = Some(url.into());
+        self
+    }
+
     /// Checks every documented rule, naming the field. A file's existence is
     /// checked when it is opened for upload.
     pub fn validate(&self) -> Result<()> {
@@ -113,6 +139,14 @@ impl MusicGpt {
             api_key,
             &songbind_transport::HttpOptions::default(),
         )
+    }
+
+    /// A client from the environment: the key in `MUSICGPT_API_KEY`, the base
+    /// URL in `MUSICGPT_BASE_URL` when set, else [`DEFAULT_BASE_URL`]. The
+    /// error names the variable, never its value.
+    pub fn from_env() -> Result<Self> {
+        let (base_url, key) = crate::secret::provider_env(&api::PROVIDER)?;
+        Self::new(&base_url, &key)
     }
 
     /// Like [`MusicGpt::new`], with your own timeouts.

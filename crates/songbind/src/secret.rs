@@ -86,6 +86,31 @@ impl Secret {
     }
 }
 
+/// The base URL and API key of `provider` from the environment, as
+/// async-openai's `from_env` reads them: `<PREFIX>_API_KEY` (required) and
+/// `<PREFIX>_BASE_URL` (optional; the spec's default base URL otherwise).
+#[cfg_attr(
+    not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+    allow(dead_code)
+)]
+pub(crate) fn provider_env(
+    provider: &songbind_transport::ProviderInfo,
+) -> Result<(String, Secret)> {
+    let key = Secret::from_env(&provider.api_key_var())?;
+    let var = provider.base_url_var();
+    let base_url = match std::env::var(&var) {
+        Ok(url) if !url.trim().is_empty() => url,
+        Ok(_) | Err(std::env::VarError::NotPresent) => provider.default_base_url.to_owned(),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(Error::validation(
+                var,
+                "the environment variable is not valid Unicode",
+            ));
+        }
+    };
+    Ok((base_url, key))
+}
+
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Self::new(value)

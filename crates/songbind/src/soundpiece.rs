@@ -12,6 +12,14 @@ pub use songbind_soundpiece as api;
 /// The spec's limits and production base URL.
 pub use songbind_soundpiece::{DEFAULT_BASE_URL, limits};
 
+/// SoundPiece's signed callbacks (Standard Webhooks): verify, then decode.
+pub mod webhook {
+    pub use crate::webhook::soundpiece::{
+        SoundPieceDelivery as Delivery, SoundPieceWebhookEvent as Event,
+        SoundPieceWebhookVerifier as Verifier, VerifiedWebhook as Verified,
+    };
+}
+
 use songbind_soundpiece::types;
 use uuid::Uuid;
 
@@ -56,6 +64,25 @@ impl RemixRequest {
             idempotency_key: None,
             callback_url: None,
         }
+    }
+
+    /// Sets how many variations to make (`limits::CREATE_REMIX_SONG_REQUEST_N_VARIATIONS`).
+    pub fn variations(mut self, n_variations: u8) -> Self {
+        self.n_variations = n_variations;
+        self
+    }
+
+    /// Sets your own idempotency key (to follow an operation an earlier run
+    /// created, send the same request with its key).
+    pub fn idempotency_key(mut self, key: Uuid) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+
+    /// Sets the HTTPS URL SoundPiece POSTs the signed result to.
+    pub fn callback_url(mut self, url: impl Into<String>) -> Self {
+        self.callback_url = Some(url.into());
+        self
     }
 
     /// Checks every limit of the spec (`limits::CREATE_REMIX_SONG_REQUEST_*`)
@@ -115,6 +142,14 @@ impl SoundPiece {
             api_key,
             &songbind_transport::HttpOptions::default(),
         )
+    }
+
+    /// A client from the environment: the key in `SOUNDPIECE_API_KEY`, the base
+    /// URL in `SOUNDPIECE_BASE_URL` when set, else [`DEFAULT_BASE_URL`]. The
+    /// error names the variable, never its value.
+    pub fn from_env() -> Result<Self> {
+        let (base_url, key) = crate::secret::provider_env(&api::PROVIDER)?;
+        Self::new(&base_url, &key)
     }
 
     /// Like [`SoundPiece::new`], with your own timeouts.

@@ -14,8 +14,10 @@
 pub use songbind_soundverse as api;
 /// The spec's limits and production base URL.
 pub use songbind_soundverse::{DEFAULT_BASE_URL, limits};
-
-use std::collections::VecDeque;
+/// The typed event stream and its parts, named without the provider prefix.
+pub use crate::sse::{
+    SoundverseChunk as Chunk, SoundverseEvent as Event, SoundverseEventStream as EventStream,
+};
 
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value};
@@ -39,20 +41,26 @@ const PROVIDER: ProviderName = ProviderName::Soundverse;
 /// (`message_id`) unless told otherwise: keepalives alone never end it.
 pub const DEFAULT_SUBMIT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A song generated from a prompt (`/v6/generate/song`).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A song generated from a prompt (`/v6/generate/song`): `new(prompt)`,
+/// then a setter per optional field.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct GenerateRequest {
     /// What the song should be (required).
     pub prompt: String,
     /// Lyrics; generated when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lyrics: Option<String>,
     /// Reference audio guiding the generation.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_url: Option<String>,
     /// Instrumental audio to incorporate.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instrumental_url: Option<String>,
     /// Vocal audio to incorporate.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vocal_url: Option<String>,
     /// Melody audio guiding the generation.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub melody_url: Option<String>,
 }
 
@@ -65,7 +73,38 @@ impl GenerateRequest {
         }
     }
 
-    /// Checks the documented rules, naming the field.
+    /// Sets the lyrics (generated when not set).
+    pub fn lyrics(mut self, lyrics: impl Into<String>) -> Self {
+        self.lyrics = Some(lyrics.into());
+        self
+    }
+
+    /// Sets the reference audio guiding the generation.
+    pub fn reference_url(mut self, url: impl Into<String>) -> Self {
+        self.reference_url = Some(url.into());
+        self
+    }
+
+    /// Sets the instrumental audio to incorporate.
+    pub fn instrumental_url(mut self, url: impl Into<String>) -> Self {
+        self.instrumental_url = Some(url.into());
+        self
+    }
+
+    /// Sets the vocal audio to incorporate.
+    pub fn vocal_url(mut self, url: impl Into<String>) -> Self {
+        self.vocal_url = Some(url.into());
+        self
+    }
+
+    /// Sets the melody audio guiding the generation.
+    pub fn melody_url(mut self, url: impl Into<String>) -> Self {
+        self.melody_url = Some(url.into());
+        self
+    }
+
+    /// Checks the rules the spec cannot state (a prompt that is not blank,
+    /// absolute URLs), naming the field.
     pub fn validate(&self) -> Result<()> {
         validate::not_blank("prompt", &self.prompt)?;
         for (field, url) in [
@@ -80,65 +119,96 @@ impl GenerateRequest {
         }
         Ok(())
     }
-
-    fn to_wire(&self) -> types::GenerateSongRequest {
-        types::GenerateSongRequest {
-            prompt: self.prompt.clone(),
-            lyrics: self.lyrics.clone(),
-            reference_url: self.reference_url.clone(),
-            instrumental_url: self.instrumental_url.clone(),
-            vocal_url: self.vocal_url.clone(),
-            melody_url: self.melody_url.clone(),
-        }
-    }
 }
 
-/// A song extended from a position (`/v6/extend/song`).
-#[derive(Clone, Debug, PartialEq)]
+/// A song extended from a position (`/v6/extend/song`):
+/// `new(audio_url, lyrics, extend_at_ms)`, then `prompt`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ExtendRequest {
     /// The song to extend.
     pub audio_url: String,
     /// Lyrics guiding the extension (required).
     pub lyrics: String,
-    /// Where to extend, in milliseconds (8000 to 420000).
+    /// Where to extend, in milliseconds (`limits::EXTEND_SONG_REQUEST_EXTEND_AT`).
+    #[serde(rename = "extend_at")]
     pub extend_at_ms: i64,
     /// Style prompt, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
 }
 
 impl ExtendRequest {
-    /// Checks the documented rules, naming the field and the limit.
+    /// An extension of `audio_url` at `extend_at_ms`, guided by `lyrics`.
+    pub fn new(audio_url: impl Into<String>, lyrics: impl Into<String>, extend_at_ms: i64) -> Self {
+        Self {
+            audio_url: audio_url.into(),
+            lyrics: lyrics.into(),
+            extend_at_ms,
+            prompt: None,
+        }
+    }
+
+    /// Sets the style prompt.
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = Some(prompt.into());
+        self
+    }
+
+    /// Checks the spec's limits and the rules it cannot state, naming the
+    /// field and the limit.
     pub fn validate(&self) -> Result<()> {
         validate::url("audio_url", &self.audio_url, UrlRule::HttpOrHttps)?;
         validate::not_blank("lyrics", &self.lyrics)?;
         validate::limit_number(&limits::EXTEND_SONG_REQUEST_EXTEND_AT, self.extend_at_ms)
     }
-
-    fn to_wire(&self) -> types::ExtendSongRequest {
-        types::ExtendSongRequest {
-            audio_url: self.audio_url.clone(),
-            lyrics: self.lyrics.clone(),
-            extend_at: self.extend_at_ms,
-            prompt: self.prompt.clone(),
-        }
-    }
 }
 
-/// A remix of an existing song (`/v7/generate/remix`, streaming only).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A remix of an existing song (`/v7/generate/remix`, streaming only):
+/// `new(song_reference_url)`, then `prompt` and/or `lyrics`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct RemixRequest {
     /// Public URL of the source audio (at most 10 MB, 10 to 350 s).
     pub song_reference_url: String,
-    /// Style prompt (at most 1024 characters); this or `lyrics` is required.
+    /// Style prompt (`limits::REMIX_SONG_REQUEST_PROMPT`); this or `lyrics`
+    /// is required.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     /// New lyrics; this or `prompt` is required.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lyrics: Option<String>,
     /// Extra model parameters, passed through.
     pub parameters: Map<String, Value>,
 }
 
 impl RemixRequest {
-    /// Checks the documented rules, naming the field and the limit.
+    /// A remix of `song_reference_url`; set a prompt, lyrics or both.
+    pub fn new(song_reference_url: impl Into<String>) -> Self {
+        Self {
+            song_reference_url: song_reference_url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the style prompt.
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = Some(prompt.into());
+        self
+    }
+
+    /// Sets the new lyrics.
+    pub fn lyrics(mut self, lyrics: impl Into<String>) -> Self {
+        self.lyrics = Some(lyrics.into());
+        self
+    }
+
+    /// Adds one model parameter, passed through as given.
+    pub fn parameter(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.parameters.insert(name.into(), value.into());
+        self
+    }
+
+    /// Checks the spec's limits and the rules it cannot state ("prompt or
+    /// lyrics", absolute URLs), naming the field and the limit.
     pub fn validate(&self) -> Result<()> {
         validate::url(
             "song_reference_url",
@@ -153,22 +223,6 @@ impl RemixRequest {
             validate::limit(&limits::REMIX_SONG_REQUEST_PROMPT, prompt)?;
         }
         Ok(())
-    }
-
-    fn to_wire(&self) -> Result<types::RemixSongRequest> {
-        let prompt = match &self.prompt {
-            Some(prompt) => Some(
-                types::RemixSongRequestPrompt::try_from(prompt.clone())
-                    .map_err(|e| Error::validation("prompt", e.to_string()))?,
-            ),
-            None => None,
-        };
-        Ok(types::RemixSongRequest {
-            song_reference_url: self.song_reference_url.clone(),
-            prompt,
-            lyrics: self.lyrics.clone(),
-            parameters: self.parameters.clone(),
-        })
     }
 }
 
@@ -188,6 +242,14 @@ impl Soundverse {
             api_key,
             &songbind_transport::HttpOptions::default(),
         )
+    }
+
+    /// A client from the environment: the key in `SOUNDVERSE_API_KEY`, the base
+    /// URL in `SOUNDVERSE_BASE_URL` when set, else [`DEFAULT_BASE_URL`]. The
+    /// error names the variable, never its value.
+    pub fn from_env() -> Result<Self> {
+        let (base_url, key) = crate::secret::provider_env(&api::PROVIDER)?;
+        Self::new(&base_url, &key)
     }
 
     /// Like [`Soundverse::new`], with your own timeouts.
@@ -236,7 +298,7 @@ impl Soundverse {
         options: &WaitOptions,
     ) -> Result<Job> {
         request.validate()?;
-        let body = request.to_wire();
+        let body: types::GenerateSongRequest = validate::to_wire(request)?;
         self.submit(options, || {
             self.client.generate_song().body(body.clone()).send()
         })
@@ -257,7 +319,7 @@ impl Soundverse {
         options: &WaitOptions,
     ) -> Result<Job> {
         request.validate()?;
-        let body = request.to_wire();
+        let body: types::ExtendSongRequest = validate::to_wire(request)?;
         self.submit(options, || {
             self.client.extend_song().body(body.clone()).send()
         })
@@ -280,7 +342,7 @@ impl Soundverse {
         options: &WaitOptions,
     ) -> Result<Job> {
         request.validate()?;
-        let body = request.to_wire()?;
+        let body: types::RemixSongRequest = validate::to_wire(request)?;
         self.submit(options, || {
             self.client.remix_song().body(body.clone()).send()
         })
@@ -302,7 +364,7 @@ impl Soundverse {
         options: &WaitOptions,
     ) -> Result<JobOutput> {
         request.validate()?;
-        let body = request.to_wire();
+        let body: types::GenerateSongRequest = validate::to_wire(request)?;
         self.sync(options, || {
             self.client.generate_song_sync().body(body.clone()).send()
         })
@@ -324,7 +386,7 @@ impl Soundverse {
         options: &WaitOptions,
     ) -> Result<JobOutput> {
         request.validate()?;
-        let body = request.to_wire();
+        let body: types::ExtendSongRequest = validate::to_wire(request)?;
         self.sync(options, || {
             self.client.extend_song_sync().body(body.clone()).send()
         })

@@ -63,3 +63,26 @@ fn soundverse_extend_at_follows_the_spec() {
         assert!(reason.contains(&outside.to_string()), "{reason}");
     }
 }
+
+#[test]
+fn every_request_type_is_new_with_the_required_fields_then_setters() {
+    use songbind::musicgpt::{AudioInput, RemixMode};
+    let generate = songbind::soundverse::GenerateRequest::new("pop").lyrics("la");
+    assert_eq!(generate.lyrics.as_deref(), Some("la"));
+    let extend = ExtendRequest::new("https://example.com/a.mp3", "la", 30_000).prompt("rock");
+    assert!(extend.validate().is_ok());
+    let remix = songbind::soundverse::RemixRequest::new("https://example.com/a.mp3")
+        .prompt("jazz")
+        .parameter("tempo", 120);
+    assert!(remix.validate().is_ok() && remix.parameters["tempo"] == 120);
+    let key = uuid::Uuid::nil();
+    let soundpiece = RemixRequest::new("https://example.com/a.mp3", "la", "rock")
+        .variations(2)
+        .idempotency_key(key)
+        .callback_url("https://hooks.example.com/x");
+    assert_eq!((soundpiece.n_variations, soundpiece.idempotency_key), (2, Some(key)));
+    let musicgpt = songbind::musicgpt::RemixRequest::new(AudioInput::Url("https://x.y/a".into()), "pop")
+        .mode(RemixMode::Inpaint)
+        .webhook_url("https://hooks.example.com/m");
+    assert_eq!(musicgpt.mode, RemixMode::Inpaint);
+}

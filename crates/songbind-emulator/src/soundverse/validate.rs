@@ -100,7 +100,7 @@ pub(super) fn validate(operation: Operation, body: &[u8]) -> Result<Accepted, St
             // The range is the spec's (`limits`).
             let extend_at = object.get("extend_at").and_then(Value::as_i64);
             let limit = EXTEND_SONG_REQUEST_EXTEND_AT;
-            if !extend_at.is_some_and(|ms| limit.check_number(ms).is_ok()) {
+            if extend_at.is_none_or(|ms| limit.check_number(ms).is_err()) {
                 return Err(format!(
                     "extend_at must be {} (ms), got {}",
                     limit.describe(),
@@ -109,7 +109,8 @@ pub(super) fn validate(operation: Operation, body: &[u8]) -> Result<Accepted, St
             }
         }
         Operation::Remix => {
-            if let Some(Err(reason)) = text("prompt").map(|p| REMIX_SONG_REQUEST_PROMPT.check_text(p))
+            if let Some(Err(reason)) =
+                text("prompt").map(|p| REMIX_SONG_REQUEST_PROMPT.check_text(p))
             {
                 return Err(format!("prompt {reason}"));
             }

@@ -126,6 +126,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod client;
 pub mod download;
 pub mod error;
 pub mod job;

@@ -30,8 +30,7 @@ use songbind_musicgpt::types;
 use crate::error::{Error, ProviderName, Result, ResumeWith};
 use crate::job::{Job, Output};
 use crate::poll::{self, PollFuture, State, Status, StatusSource};
-use crate::retry::{Calls, Repeatable, RetryPolicy};
-use crate::secret::Secret;
+use crate::retry::{Calls, Repeatable};
 use crate::upload::{UploadAudio, post_remix};
 use crate::validate::{self, UrlRule};
 
@@ -130,47 +129,9 @@ pub struct MusicGpt {
     calls: Calls,
 }
 
+crate::client::provider_client!(MusicGpt, songbind_musicgpt, PROVIDER);
+
 impl MusicGpt {
-    /// A client for `base_url` (e.g. [`songbind_musicgpt::DEFAULT_BASE_URL`],
-    /// which carries a path prefix).
-    pub fn new(base_url: &str, api_key: &Secret) -> Result<Self> {
-        Self::with_options(
-            base_url,
-            api_key,
-            &songbind_transport::HttpOptions::default(),
-        )
-    }
-
-    /// A client from the environment: the key in `MUSICGPT_API_KEY`, the base
-    /// URL in `MUSICGPT_BASE_URL` when set, else [`DEFAULT_BASE_URL`]. The
-    /// error names the variable, never its value.
-    pub fn from_env() -> Result<Self> {
-        let (base_url, key) = crate::secret::provider_env(&api::PROVIDER)?;
-        Self::new(&base_url, &key)
-    }
-
-    /// Like [`MusicGpt::new`], with your own timeouts.
-    pub fn with_options(
-        base_url: &str,
-        api_key: &Secret,
-        options: &songbind_transport::HttpOptions,
-    ) -> Result<Self> {
-        Ok(Self {
-            client: songbind_musicgpt::Client::with_options(base_url, api_key.expose(), options)?,
-            calls: Calls::new(PROVIDER, api_key),
-        })
-    }
-
-    /// Replaces the retry policy.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.calls.policy = policy;
-        self
-    }
-
-    /// The generated client underneath.
-    pub fn generated(&self) -> &songbind_musicgpt::Client {
-        &self.client
-    }
 
     /// Submits a remix (multipart upload). Retried only on 429/503 and on
     /// connections that never opened: a create is not idempotent.

@@ -26,8 +26,7 @@ use uuid::Uuid;
 use crate::error::{Error, ProviderName, Result, ResumeWith};
 use crate::job::{Job, Output};
 use crate::poll::{self, PollFuture, State, Status, StatusSource};
-use crate::retry::{Calls, Repeatable, RetryPolicy};
-use crate::secret::Secret;
+use crate::retry::{Calls, Repeatable};
 use crate::validate::{self, UrlRule};
 
 const PROVIDER: ProviderName = ProviderName::SoundPiece;
@@ -134,46 +133,9 @@ pub struct SoundPiece {
     calls: Calls,
 }
 
+crate::client::provider_client!(SoundPiece, songbind_soundpiece, PROVIDER);
+
 impl SoundPiece {
-    /// A client for `base_url` (e.g. [`songbind_soundpiece::DEFAULT_BASE_URL`]).
-    pub fn new(base_url: &str, api_key: &Secret) -> Result<Self> {
-        Self::with_options(
-            base_url,
-            api_key,
-            &songbind_transport::HttpOptions::default(),
-        )
-    }
-
-    /// A client from the environment: the key in `SOUNDPIECE_API_KEY`, the base
-    /// URL in `SOUNDPIECE_BASE_URL` when set, else [`DEFAULT_BASE_URL`]. The
-    /// error names the variable, never its value.
-    pub fn from_env() -> Result<Self> {
-        let (base_url, key) = crate::secret::provider_env(&api::PROVIDER)?;
-        Self::new(&base_url, &key)
-    }
-
-    /// Like [`SoundPiece::new`], with your own timeouts.
-    pub fn with_options(
-        base_url: &str,
-        api_key: &Secret,
-        options: &songbind_transport::HttpOptions,
-    ) -> Result<Self> {
-        Ok(Self {
-            client: songbind_soundpiece::Client::with_options(base_url, api_key.expose(), options)?,
-            calls: Calls::new(PROVIDER, api_key),
-        })
-    }
-
-    /// Replaces the retry policy.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.calls.policy = policy;
-        self
-    }
-
-    /// The generated client underneath, for calls this crate does not wrap.
-    pub fn generated(&self) -> &songbind_soundpiece::Client {
-        &self.client
-    }
 
     /// Submits a remix. Retries (408, 429, 5xx, lost connections) reuse one
     /// idempotency key, so at most one operation is created. Once the `PUT`

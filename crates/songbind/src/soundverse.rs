@@ -27,8 +27,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ProviderName, Result, ResumeWith};
 use crate::job::{Job, JobEvent, JobOutput, Output, WaitOptions, within};
-use crate::retry::{Calls, Repeatable, RetryPolicy};
-use crate::secret::Secret;
+use crate::retry::{Calls, Repeatable};
 use crate::sse::{
     SongProgress, SoundverseChunk, SoundverseEvent, SoundverseEventStream, StreamLimits,
 };
@@ -234,52 +233,13 @@ pub struct Soundverse {
     limits: StreamLimits,
 }
 
+crate::client::provider_client!(Soundverse, songbind_soundverse, PROVIDER, limits: StreamLimits::default());
+
 impl Soundverse {
-    /// A client for `base_url` (e.g. [`songbind_soundverse::DEFAULT_BASE_URL`]).
-    pub fn new(base_url: &str, api_key: &Secret) -> Result<Self> {
-        Self::with_options(
-            base_url,
-            api_key,
-            &songbind_transport::HttpOptions::default(),
-        )
-    }
-
-    /// A client from the environment: the key in `SOUNDVERSE_API_KEY`, the base
-    /// URL in `SOUNDVERSE_BASE_URL` when set, else [`DEFAULT_BASE_URL`]. The
-    /// error names the variable, never its value.
-    pub fn from_env() -> Result<Self> {
-        let (base_url, key) = crate::secret::provider_env(&api::PROVIDER)?;
-        Self::new(&base_url, &key)
-    }
-
-    /// Like [`Soundverse::new`], with your own timeouts.
-    pub fn with_options(
-        base_url: &str,
-        api_key: &Secret,
-        options: &songbind_transport::HttpOptions,
-    ) -> Result<Self> {
-        Ok(Self {
-            client: songbind_soundverse::Client::with_options(base_url, api_key.expose(), options)?,
-            calls: Calls::new(PROVIDER, api_key),
-            limits: StreamLimits::default(),
-        })
-    }
-
-    /// Replaces the retry policy.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.calls.policy = policy;
-        self
-    }
-
     /// Replaces the stream limits (largest event, idle timeout).
     pub fn stream_limits(mut self, limits: StreamLimits) -> Self {
         self.limits = limits;
         self
-    }
-
-    /// The generated client underneath.
-    pub fn generated(&self) -> &songbind_soundverse::Client {
-        &self.client
     }
 
     /// Starts a generation and follows its stream. The call returns once

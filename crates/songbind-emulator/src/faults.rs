@@ -17,7 +17,7 @@
 //! | `status:<code>[:retry-after=<secs>]` | answers `<code>` with the provider's JSON error body, without handling the request |
 //! | `page:<code>:<html\|text\|empty>[:retry-after=<secs>]` | answers `<code>` with a body that is not JSON (a proxy's HTML page, a `text/plain` line, or nothing), without handling the request |
 //! | `misleading:<5xx>` | handles the request (the job is created), then answers the 5xx with the provider's JSON error body and a text that reads as if nothing was taken |
-//! | `echo-auth:<code>` | answers `<code>` echoing the request's `Authorization` header, without handling the request: a 4xx in the provider's JSON error body (`bad request; you sent <value>`), a 5xx as a `text/plain` list of the request headers |
+//! | `echo-auth:<code>[:pad=<n>]` | answers `<code>` echoing the request's `Authorization` header, without handling the request: a 4xx in the provider's JSON error body (`bad request; you sent <value>`), a 5xx as a `text/plain` list of the request headers; with `pad`, after `n` characters of trace id (so the key lands anywhere in the text) |
 //! | `lose-reply` | handles the request, then closes the connection with no reply |
 //! | `stall:<duration>` | holds the request, then handles it |
 //! | `drop-stream:<n>`, `end-stream:<n>`, `stall-stream:<n>:<duration>`, `fragment` | shape an SSE body (Soundverse streams) |
@@ -78,6 +78,10 @@ pub enum Fault {
     EchoAuth {
         /// The HTTP status to answer (e.g. 400, 500).
         status: u16,
+        /// Characters of trace id written before the echo (0: none), so
+        /// that the key can land anywhere in the text, e.g. across the end
+        /// of an excerpt a client keeps.
+        pad: usize,
     },
     /// Handle the request (a job is created), then close the connection
     /// without sending any reply: the client cannot know the job exists.
@@ -148,9 +152,9 @@ impl Fault {
                 let status = StatusCode::from_u16(status).ok()?;
                 Some(with_retry_after(page(status, body), retry_after))
             }
-            Fault::EchoAuth { status } => {
+            Fault::EchoAuth { status, pad } => {
                 let status = StatusCode::from_u16(status).ok()?;
-                Some(echo_auth(provider, status, headers))
+                Some(echo_auth(provider, status, pad, headers))
             }
             _ => None,
         }
@@ -233,16 +237,17 @@ fn page(status: StatusCode, body: PageBody) -> Response {
 }
 
 /// An answer echoing the request's `Authorization` header (see
-/// [`Fault::EchoAuth`]).
-fn echo_auth(provider: Provider, status: StatusCode, headers: &HeaderMap) -> Response {
+/// [`Fault::EchoAuth`]), after `pad` characters of trace id.
+fn echo_auth(provider: Provider, status: StatusCode, pad: usize, headers: &HeaderMap) -> Response {
+    let trace: String = "0123456789abcdef".chars().cycle().take(pad).collect();
     if status.is_server_error() {
-        let mut text = format!("{}\n\nrequest headers:\n", status_line(status));
+        let mut text = status_line(status);
+        if pad > 0 {
+            let _ = write!(text, "\ntrace: {trace}");
+        }
+        text.push_str("\n\nrequest headers:\n");
         for (name, value) in headers {
-            let _ = writeln!(
-                text,
-                "{name}: {}",
-                String::from_utf8_lossy(value.as_bytes())
-            );
+            let _ = writeln!(text, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
         }
         return (
             status,
@@ -254,12 +259,17 @@ fn echo_auth(provider: Provider, status: StatusCode, headers: &HeaderMap) -> Res
     let sent = headers
         .get(header::AUTHORIZATION)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-    let message = match sent {
-        Some(value) => format!("bad request; you sent {value}"),
-        None => "bad request; you sent no Authorization header".to_owned(),
+    let sent = sent.unwrap_or_else(|| "no Authorization header".to_owned());
+    let message = if pad > 0 {
+        format!("bad request (trace {trace}); you sent {sent}")
+    } else {
+        format!("bad request; you sent {sent}")
     };
     provider.error(status, &message)
 }
+
+/// The longest trace id an `echo-auth` answer may carry.
+const MAX_PAD: usize = 65_536;
 
 /// Why a fault description could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -276,7 +286,7 @@ impl FromStr for Fault {
 
     /// Text form: `status:<code>[:retry-after=<secs>]`,
     /// `page:<code>:<html|text|empty>[:retry-after=<secs>]`,
-    /// `misleading:<5xx>`, `echo-auth:<code>`, `lose-reply`,
+    /// `misleading:<5xx>`, `echo-auth:<code>[:pad=<n>]`, `lose-reply`,
     /// `stall:<duration>`, `drop-stream:<n>`, `end-stream:<n>`,
     /// `stall-stream:<n>:<duration>`, `fragment`. Durations take `ms` or
     /// `s`; codes are 400 to 599 (500 to 599 for `misleading`).
@@ -327,8 +337,17 @@ impl FromStr for Fault {
                     .filter(|c| (500..=599).contains(c))
                     .ok_or_else(|| err("a misleading status must be a number in 500..=599"))?,
             }),
-            ["echo-auth", code] => Ok(Fault::EchoAuth {
+            ["echo-auth", code, rest @ ..] => Ok(Fault::EchoAuth {
                 status: error_status(code)?,
+                pad: match rest {
+                    [] => 0,
+                    [opt] => opt
+                        .strip_prefix("pad=")
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .filter(|n| *n <= MAX_PAD)
+                        .ok_or_else(|| err("expected pad=<characters> (at most 65536)"))?,
+                    _ => return Err(err("too many parts")),
+                },
             }),
             ["lose-reply"] => Ok(Fault::LoseReply),
             ["stall", d] => Ok(Fault::Stall(
@@ -525,8 +544,20 @@ mod tests {
             " misleading:500 ".parse(),
             Ok(Fault::Misleading { status: 500 })
         );
-        assert_eq!("echo-auth:400".parse(), Ok(Fault::EchoAuth { status: 400 }));
-        assert_eq!("echo-auth:502".parse(), Ok(Fault::EchoAuth { status: 502 }));
+        assert_eq!(
+            "echo-auth:400".parse(),
+            Ok(Fault::EchoAuth {
+                status: 400,
+                pad: 0
+            })
+        );
+        assert_eq!(
+            "echo-auth:502:pad=77".parse(),
+            Ok(Fault::EchoAuth {
+                status: 502,
+                pad: 77
+            })
+        );
         for body in [PageBody::Html, PageBody::Text, PageBody::Empty] {
             assert_eq!(
                 format!("page:500:{}", body.name()).parse(),
@@ -555,6 +586,9 @@ mod tests {
             ("echo-auth", "unknown fault"),
             ("echo-auth:302", "400..=599"),
             ("echo-auth:4OO", "400..=599"),
+            ("echo-auth:500:pad=x", "pad=<characters>"),
+            ("echo-auth:500:pad=65537", "pad=<characters>"),
+            ("echo-auth:500:pad=1:more", "too many parts"),
         ] {
             let error = bad.parse::<Fault>().expect_err(bad);
             let text = error.to_string();

@@ -319,6 +319,35 @@ async fn echo_auth_lists_every_request_header_in_a_5xx_text_body() -> Result<()>
 }
 
 #[tokio::test]
+async fn echo_auth_with_pad_puts_the_key_after_that_many_characters_of_trace() -> Result<()> {
+    let emulator = Emulator::start_for_tests().await?;
+    let trace: String = "0123456789abcdef".chars().cycle().take(37).collect();
+
+    let text = create(&emulator, Provider::Soundverse, Some("echo-auth:502:pad=37"))
+        .send()
+        .await?;
+    assert_eq!(text.status(), 502);
+    let body = text.text().await?;
+    assert!(
+        body.starts_with(&format!("502 Bad Gateway\ntrace: {trace}\n\nrequest headers:\n")),
+        "{body}"
+    );
+    assert!(body.contains(&format!("authorization: Bearer {KEY}\n")), "{body}");
+
+    let json = create(&emulator, Provider::MusicGpt, Some("echo-auth:400:pad=37"))
+        .send()
+        .await?;
+    assert_eq!(json.status(), 400);
+    let body: Value = json.json().await?;
+    assert_eq!(
+        body["detail"],
+        format!("bad request (trace {trace}); you sent {KEY}")
+    );
+    emulator.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn echo_auth_on_a_poll_answers_instead_of_the_status() -> Result<()> {
     let emulator = Emulator::start_for_tests().await?;
     let created: Value = create(&emulator, Provider::SoundPiece, None)

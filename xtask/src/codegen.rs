@@ -25,17 +25,9 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Vec<GeneratedFile>> 
     let mut spec: OpenAPI = serde_yaml::from_str(&text)
         .with_context(|| format!("parsing {spec_path} as OpenAPI 3.0"))?;
 
-    for excluded in provider.excluded {
-        if !remove_operation(&mut spec, excluded.operation_id) {
-            bail!(
-                "{spec_path}: operation `{}` is listed as excluded but not found",
-                excluded.operation_id
-            );
-        }
-        eprintln!(
-            "{spec_path}: leaving out operation `{}`: {}",
-            excluded.operation_id, excluded.reason
-        );
+    for (operation_id, reason) in skipped(&spec) {
+        remove_operation(&mut spec, &operation_id);
+        eprintln!("{spec_path}: leaving out operation `{operation_id}`: {reason}");
     }
 
     let header = |what: &str| {
@@ -78,6 +70,17 @@ fn new_generator() -> Generator {
         .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq");
     Generator::new(&settings)
+}
+
+/// The operations marked `x-songbind-skip: <why>`, with why.
+fn skipped(spec: &OpenAPI) -> Vec<(String, String)> {
+    spec.operations()
+        .filter_map(|(_, _, operation)| {
+            let reason = operation.extensions.get("x-songbind-skip")?;
+            let id = operation.operation_id.clone()?;
+            Some((id, reason.as_str().unwrap_or("no reason given").to_owned()))
+        })
+        .collect()
 }
 
 /// Removes the operation with this id; returns whether it was found.

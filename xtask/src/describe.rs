@@ -45,8 +45,13 @@ fn descriptor(spec: &OpenAPI, provider: &Provider) -> Result<TokenStream> {
     };
     let base_url = server.url.trim_end_matches('/');
     let (auth, auth_doc) = auth(spec).with_context(|| provider.spec_path())?;
-    let name = provider.display;
-    let slug = provider.name;
+    let name = spec
+        .info
+        .extensions
+        .get("x-songbind-name")
+        .and_then(|v| v.as_str())
+        .with_context(|| format!("{}: info.x-songbind-name is missing", provider.spec_path()))?;
+    let slug = provider.name.as_str();
     let env_prefix = slug.to_ascii_uppercase();
     let provider_doc = format!(
         "{name}, as its spec describes it: base URL `{base_url}`, {auth_doc}, \
@@ -248,7 +253,11 @@ fn screaming(name: &str) -> String {
             out.push('_');
         }
         previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        out.push(if c == '-' || c == '.' { '_' } else { c.to_ascii_uppercase() });
+        out.push(if c == '-' || c == '.' {
+            '_'
+        } else {
+            c.to_ascii_uppercase()
+        });
     }
     out
 }

@@ -61,7 +61,7 @@ fn workspace_root() -> PathBuf {
 
 fn generate() -> Result<bool> {
     let root = workspace_root();
-    for provider in providers::ALL {
+    for provider in &providers::all(&root)? {
         let files = codegen::generate(&root, provider)?;
         for file in &files {
             let path = root.join(&file.path);
@@ -113,7 +113,7 @@ struct StaleFile {
 /// that differ (a missing file counts as empty).
 fn stale_files(root: &Path) -> Result<Vec<StaleFile>> {
     let mut stale = Vec::new();
-    for provider in providers::ALL {
+    for provider in &providers::all(root)? {
         for file in codegen::generate(root, provider)? {
             let on_disk = std::fs::read_to_string(root.join(&file.path)).unwrap_or_default();
             if on_disk != file.contents {
@@ -166,7 +166,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("specs")).unwrap();
         std::fs::copy(root.join("rustfmt.toml"), dir.join("rustfmt.toml")).unwrap();
-        for provider in providers::ALL {
+        for provider in &providers::all(&root).unwrap() {
             let spec = provider.spec_path();
             std::fs::copy(root.join(&spec), dir.join(&spec)).unwrap();
             let src = Path::new(&provider.crate_dir()).join("src");
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn generation_is_byte_identical_from_run_to_run() {
         let root = workspace_root();
-        for provider in providers::ALL {
+        for provider in &providers::all(&root).unwrap() {
             let first = codegen::generate(&root, provider).unwrap();
             let second = codegen::generate(&root, provider).unwrap();
             assert_eq!(first.len(), second.len());

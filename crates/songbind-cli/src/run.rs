@@ -347,7 +347,7 @@ impl Request {
                 };
                 Request::MusicGptRemix(musicgpt::RemixRequest {
                     lyrics: args.lyrics,
-                    mode: args.mode.into(),
+                    mode: args.mode,
                     webhook_url: args.webhook_url,
                     ..musicgpt::RemixRequest::new(audio, args.prompt)
                 })

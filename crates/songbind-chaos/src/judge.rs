@@ -3,7 +3,10 @@
 //! A job is right only when every check holds: the outcome (the outputs, or
 //! the typed error and its details), the jobs the provider created (never a
 //! second one), the create requests it received (retries only where the
-//! client may resend) and, for SoundPiece, one idempotency key across them.
+//! client may resend), the status polls where the fault fixes them, for
+//! SoundPiece one idempotency key across the creates, and that the client's
+//! API key appears nowhere in what the job handed back (the `Display` and
+//! `Debug` of its error or output).
 
 use std::time::Duration;
 
@@ -11,7 +14,7 @@ use reqwest::Method;
 use songbind::{Error, JobOutput, ProviderName};
 use songbind_emulator::{Provider, RecordedRequest};
 
-use crate::plan::{ExpectedError, ExpectedOutcome, JobPlan};
+use crate::plan::{AnswerBody, AnswerCase, ExpectedError, ExpectedOutcome, JobPlan};
 use crate::report::{JobRecord, Verdict};
 use crate::worker::Attempt;
 
@@ -35,6 +38,115 @@ pub(crate) struct Observed {
     pub(crate) requests: Vec<RecordedRequest>,
     /// The emulator's root URL, which every output URL must start with.
     pub(crate) root_url: String,
+    /// The API key the job's client sent (every client of the worker has
+    /// it, or it followed by `_no_credits`).
+    pub(crate) api_key: String,
+}
+
+/// Shortest piece of the key's secret part counted as a leak: a key cut
+/// short in an excerpt leaks what it shows.
+const LEAK_WINDOW: usize = 12;
+
+/// Where `text` shows the API key, or a piece of its secret part at least
+/// [`LEAK_WINDOW`] characters long (the part after its last `_`, e.g. the
+/// 24 random characters of `sk_live_...`); `None` if nowhere.
+pub(crate) fn leaked_key_at(text: &str, key: &str) -> Option<usize> {
+    if key.is_empty() {
+        return None;
+    }
+    if let Some(at) = text.find(key) {
+        return Some(at);
+    }
+    let secret: Vec<char> = key.rsplit('_').next().unwrap_or(key).chars().collect();
+    if secret.len() < LEAK_WINDOW {
+        return None;
+    }
+    secret
+        .windows(LEAK_WINDOW)
+        .find_map(|piece| text.find(&piece.iter().collect::<String>()))
+}
+
+/// A known library bug the judge tolerates (counted apart, never hidden):
+/// for an error answer whose body is not JSON, `songbind` keeps as the
+/// message a one-line excerpt of the body cut at 200 characters, and cuts
+/// it *before* scrubbing the key. A key that straddles the cut is no longer
+/// whole, so the scrubber misses it and its first characters stay in the
+/// message, before the excerpt's `…`. Found by this campaign (seed 2026,
+/// jobs 100, 310, 322 and 936: a 5xx listing the request headers after a
+/// trace id of 27 to 79 characters). Set to `false` once the library
+/// scrubs before it cuts: such a piece then counts as a leaked key again.
+pub const TOLERATE_KEY_CUT_BY_EXCERPT: bool = true;
+
+/// Where a job's result showed the key.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Leak {
+    /// What showed it and where (the key masked).
+    pub(crate) description: String,
+    /// Whether every piece shown is the start of the key cut by an excerpt
+    /// (followed by `…`): the known bug of [`TOLERATE_KEY_CUT_BY_EXCERPT`].
+    pub(crate) cut_by_excerpt: bool,
+}
+
+/// Whether the only pieces of `key` in `text` are starts of it followed by
+/// `…`, where an excerpt was cut.
+fn only_cut_by_excerpt(text: &str, key: &str) -> bool {
+    let mut rest = text.to_owned();
+    for (end, _) in key
+        .char_indices()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        rest = rest.replace(&format!("{}…", &key[..end]), "<CUT>…");
+    }
+    rest != text && leaked_key_at(&rest, key).is_none()
+}
+
+/// Where the job's result (its error's `Display` and `Debug`, or its
+/// output's `Debug`) shows the key, if it does.
+fn leak(result: &songbind::Result<JobOutput>, key: &str) -> Option<Leak> {
+    let texts = match result {
+        Ok(output) => vec![("the output's Debug", format!("{output:?}"))],
+        Err(error) => vec![
+            ("the error's Display", error.to_string()),
+            ("the error's Debug", format!("{error:?}")),
+            ("the error's chain", describe(result)),
+        ],
+    };
+    let leaks: Vec<Leak> = texts
+        .iter()
+        .filter_map(|(what, text)| {
+            let at = leaked_key_at(text, key)?;
+            let start = text[..at]
+                .char_indices()
+                .rev()
+                .nth(40)
+                .map_or(0, |(i, _)| i);
+            let around: String = text[start..].chars().take(60).collect();
+            Some(Leak {
+                description: format!("the API key leaked in {what}: \"{}…\"", mask(&around, key)),
+                cut_by_excerpt: only_cut_by_excerpt(text, key),
+            })
+        })
+        .collect();
+    let cut_only = leaks.iter().all(|leak| leak.cut_by_excerpt);
+    leaks.into_iter().next().map(|first| Leak {
+        cut_by_excerpt: cut_only,
+        ..first
+    })
+}
+
+/// `text` with the key, and its secret part, replaced by `<KEY>` (a piece
+/// of a key cut short stays: it is a worker's throwaway key).
+fn mask(text: &str, key: &str) -> String {
+    let secret = key.rsplit('_').next().unwrap_or(key);
+    let out = text.replace(key, "<KEY>");
+    if secret.len() >= LEAK_WINDOW {
+        out.replace(secret, "<KEY>")
+    } else {
+        out
+    }
 }
 
 /// The provider's name as `songbind` spells it in errors and outputs.
@@ -83,6 +195,8 @@ pub(crate) fn judge(
 
     let actual;
     let mut verdict_if_right = Verdict::TypedError;
+    let mut keys_leaked = 0;
+    let mut known_bug = None;
     match ended {
         Ended::Hang(after) => {
             return JobRecord {
@@ -92,6 +206,8 @@ pub(crate) fn judge(
                 verdict: Verdict::Hang,
                 jobs_created: jobs_at_provider,
                 duplicates,
+                keys_leaked,
+                known_bug,
                 elapsed,
             };
         }
@@ -103,6 +219,8 @@ pub(crate) fn judge(
                 verdict: Verdict::Panic,
                 jobs_created: jobs_at_provider,
                 duplicates,
+                keys_leaked,
+                known_bug,
                 elapsed,
             };
         }
@@ -119,7 +237,20 @@ pub(crate) fn judge(
                 }
                 (expected, _) => problems.push(format!("expected {expected}")),
             }
-            actual = describe(&attempt.result);
+            match leak(&attempt.result, &observed.api_key) {
+                Some(leak) if leak.cut_by_excerpt && TOLERATE_KEY_CUT_BY_EXCERPT => {
+                    known_bug = Some(format!(
+                        "{} (the key cut by a message excerpt: a known library bug)",
+                        leak.description
+                    ));
+                }
+                Some(leak) => {
+                    keys_leaked = 1;
+                    problems.push(leak.description);
+                }
+                None => {}
+            }
+            actual = mask(&describe(&attempt.result), &observed.api_key);
         }
     }
 
@@ -136,6 +267,20 @@ pub(crate) fn judge(
             creates.len(),
             expectation.create_requests
         ));
+    }
+    if let Some(expected) = expectation.poll_requests
+        && let Some((method, path)) = plan.operation.poll_route()
+    {
+        let polls = observed
+            .requests
+            .iter()
+            .filter(|r| r.provider == Some(provider) && r.method == method && r.path == path)
+            .count();
+        if polls != expected {
+            problems.push(format!(
+                "{polls} status polls reached the provider, {expected} expected"
+            ));
+        }
     }
     if method == Method::PUT {
         let keys: Vec<Option<String>> = creates
@@ -163,6 +308,8 @@ pub(crate) fn judge(
         },
         jobs_created: jobs_at_provider,
         duplicates,
+        keys_leaked,
+        known_bug,
         elapsed,
     }
 }
@@ -208,7 +355,9 @@ fn error_case(error: &Error) -> &'static str {
     }
 }
 
-/// Why `error` is not the `expected` one, if it is not.
+/// Why `error` is not the `expected` one, if it is not. The case is read at
+/// [`Error::root`] (a failure after the create was sent is wrapped in
+/// [`Error::AfterCreate`]), the status with [`Error::status`].
 fn check_error(expected: &ExpectedError, error: &Error, provider: ProviderName) -> Option<String> {
     let right = match (expected, error.root()) {
         (ExpectedError::Transport, Error::Transport(_)) => true,
@@ -226,9 +375,9 @@ fn check_error(expected: &ExpectedError, error: &Error, provider: ProviderName) 
                 }
         }
         (ExpectedError::IdleTimeout, Error::Timeout { .. }) => true,
-        (ExpectedError::JobFailed, Error::JobFailed { provider: at, .. })
-        | (ExpectedError::InsufficientCredits, Error::InsufficientCredits { provider: at, .. }) => {
-            *at == provider
+        (ExpectedError::JobFailed, Error::JobFailed { provider: at, .. }) => *at == provider,
+        (ExpectedError::InsufficientCredits, Error::InsufficientCredits { provider: at, .. }) => {
+            *at == provider && error.status() == Some(402)
         }
         (
             ExpectedError::RateLimited { retry_after },
@@ -237,26 +386,76 @@ fn check_error(expected: &ExpectedError, error: &Error, provider: ProviderName) 
                 retry_after: got,
                 ..
             },
-        )
-        | (
+        ) => *at == provider && *got == Some(*retry_after) && error.status() == Some(429),
+        (
             ExpectedError::ServiceUnavailable { retry_after },
             Error::ServiceUnavailable {
                 provider: at,
                 retry_after: got,
                 ..
             },
-        ) => *at == provider && *got == Some(*retry_after),
+        ) => *at == provider && *got == Some(*retry_after) && error.status() == Some(503),
+        (ExpectedError::ProviderStatus(status), Error::Provider { provider: at, .. }) => {
+            *at == provider && error.status() == Some(*status)
+        }
         (
-            ExpectedError::ProviderStatus(status),
-            Error::Provider {
-                provider: at,
-                answer,
-                ..
+            ExpectedError::Answer {
+                case,
+                status,
+                retry_after,
+                body,
             },
-        ) => *at == provider && answer.status == *status,
+            root,
+        ) => {
+            let at = match (case, root) {
+                (AnswerCase::RateLimited, Error::RateLimited { provider, .. })
+                | (AnswerCase::ServiceUnavailable, Error::ServiceUnavailable { provider, .. })
+                | (AnswerCase::InvalidRequest, Error::InvalidRequest { provider, .. })
+                | (AnswerCase::Unauthorized, Error::Unauthorized { provider, .. })
+                | (AnswerCase::Provider, Error::Provider { provider, .. }) => Some(*provider),
+                _ => None,
+            };
+            if at != Some(provider) {
+                false
+            } else if error.status() != Some(*status) || error.retry_after() != *retry_after {
+                return Some(format!(
+                    "expected {expected}; the error kept HTTP {:?} and Retry-After {:?}",
+                    error.status(),
+                    error.retry_after()
+                ));
+            } else if let Some(problem) = error.answer().and_then(|a| check_body(*body, a)) {
+                return Some(format!("expected {expected}; {problem}"));
+            } else {
+                true
+            }
+        }
         _ => false,
     };
     (!right).then(|| format!("expected {expected}"))
+}
+
+/// Why the answer an error kept is not the kind of body the server sent.
+fn check_body(body: AnswerBody, answer: &songbind::Answer) -> Option<String> {
+    let content_type = answer
+        .headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let right = match body {
+        AnswerBody::Json => {
+            content_type.contains("json")
+                && serde_json::from_str::<serde_json::Value>(&answer.body).is_ok()
+        }
+        AnswerBody::Html => content_type.starts_with("text/html") && answer.body.contains("<html"),
+        AnswerBody::Text => content_type.starts_with("text/plain") && !answer.body.is_empty(),
+        AnswerBody::Empty => answer.body.is_empty(),
+    };
+    (!right).then(|| {
+        format!(
+            "the answer kept a {content_type:?} body of {} bytes, not a {body:?} body",
+            answer.body.len()
+        )
+    })
 }
 
 /// Checks a successful job's outputs: how many, numbered, named like the
@@ -325,10 +524,11 @@ fn check_outputs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{FaultKind, Operation};
+    use crate::plan::{FaultKind, Operation, Target};
     use songbind::Output;
 
     const ROOT: &str = "http://127.0.0.1:1";
+    const KEY: &str = "sk_live_Q7fRk2LmZp9XvB4nTc8WdY3s";
 
     fn plan(operation: Operation, fault: FaultKind) -> JobPlan {
         JobPlan {
@@ -372,6 +572,7 @@ mod tests {
                 .collect(),
             requests: creates,
             root_url: ROOT.to_owned(),
+            api_key: KEY.to_owned(),
         }
     }
 
@@ -500,5 +701,220 @@ mod tests {
         let panic = judge(&plan, Ended::Panic("boom".into()), &seen, Duration::ZERO);
         assert_eq!(panic.verdict, Verdict::Panic);
         assert!(panic.actual.contains("boom"));
+    }
+
+    /// The error `provider` maps an answer to (`status`, `content_type`,
+    /// `body`, `Retry-After` when given), as its client would return it.
+    fn answered(
+        provider: ProviderName,
+        status: u16,
+        content_type: &str,
+        body: &str,
+        retry_after: Option<u64>,
+    ) -> Error {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if !content_type.is_empty() {
+            headers.insert(reqwest::header::CONTENT_TYPE, content_type.parse().unwrap());
+        }
+        if let Some(secs) = retry_after {
+            headers.insert(
+                reqwest::header::RETRY_AFTER,
+                secs.to_string().parse().unwrap(),
+            );
+        }
+        Error::from_response(
+            provider,
+            reqwest::StatusCode::from_u16(status).unwrap(),
+            &headers,
+            body,
+        )
+    }
+
+    fn failed(error: Error) -> Ended {
+        Ended::Finished(Attempt {
+            result: Err(error),
+            downloads: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_key_in_the_error_is_a_leak_and_a_wrong_job_even_when_the_error_is_right() {
+        let plan = plan(
+            Operation::SoundPieceRemix,
+            FaultKind::EchoKey {
+                target: Target::Create,
+                status: 400,
+                pad: 0,
+            },
+        );
+        let seen = observed(&plan, 0, vec![create(&plan, "k1")]);
+        let echoed = |text: &str| {
+            answered(
+                ProviderName::SoundPiece,
+                400,
+                "application/json",
+                &serde_json::json!({ "detail": format!("bad request; you sent Bearer {text}") })
+                    .to_string(),
+                None,
+            )
+        };
+        let scrubbed = judge(&plan, failed(echoed("***")), &seen, Duration::ZERO);
+        assert_eq!(scrubbed.verdict, Verdict::TypedError, "{scrubbed:?}");
+        assert_eq!(scrubbed.keys_leaked, 0);
+
+        let leaked = judge(&plan, failed(echoed(KEY)), &seen, Duration::ZERO);
+        assert_eq!(leaked.keys_leaked, 1);
+        let Verdict::Wrong(reason) = &leaked.verdict else {
+            panic!("{leaked:?}");
+        };
+        assert!(reason.contains("the API key leaked"), "{reason}");
+        assert!(
+            !reason.contains(KEY) && !leaked.actual.contains(KEY),
+            "{leaked:?}"
+        );
+
+        // A piece of the key leaks what it shows.
+        let piece = &KEY[8..KEY.len() - 6];
+        let partial = judge(&plan, failed(echoed(piece)), &seen, Duration::ZERO);
+        assert_eq!(partial.keys_leaked, 1, "{partial:?}");
+        assert_eq!(partial.known_bug, None);
+
+        // The start of the key where an excerpt was cut is the known bug:
+        // counted apart while it is tolerated, a leak otherwise.
+        let cut = format!("{}…", &KEY[..KEY.len() - 6]);
+        let record = judge(&plan, failed(echoed(&cut)), &seen, Duration::ZERO);
+        if TOLERATE_KEY_CUT_BY_EXCERPT {
+            assert_eq!(record.verdict, Verdict::TypedError, "{record:?}");
+            assert_eq!(record.keys_leaked, 0);
+            assert!(record.known_bug.is_some(), "{record:?}");
+        } else {
+            assert_eq!(record.keys_leaked, 1, "{record:?}");
+        }
+        // ... but not when the whole key shows elsewhere too.
+        let both = format!("{cut} {KEY}");
+        let record = judge(&plan, failed(echoed(&both)), &seen, Duration::ZERO);
+        assert_eq!(record.keys_leaked, 1, "{record:?}");
+    }
+
+    #[test]
+    fn a_key_is_cut_by_an_excerpt_only_where_its_start_ends_in_an_ellipsis() {
+        let cut = format!("authorization: Bearer {}…", &KEY[..20]);
+        assert!(only_cut_by_excerpt(&cut, KEY));
+        assert!(!only_cut_by_excerpt(&format!("{cut} {}", &KEY[10..]), KEY));
+        assert!(!only_cut_by_excerpt(&format!("{}…", &KEY[3..25]), KEY));
+        assert!(!only_cut_by_excerpt("no key here…", KEY));
+    }
+
+    #[test]
+    fn leaks_are_found_whole_or_in_pieces_of_the_secret_part() {
+        assert_eq!(leaked_key_at("nothing here", KEY), None);
+        assert_eq!(leaked_key_at(&format!("key={KEY}"), KEY), Some(4));
+        assert!(leaked_key_at("authorization: Bearer sk_live_Q7fRk2LmZp9X…", KEY).is_some());
+        // The public prefix alone, or fewer than 12 secret characters, is not.
+        assert_eq!(leaked_key_at("sk_live_Q7fRk2LmZp9", KEY), None);
+        assert_eq!(leaked_key_at("***", KEY), None);
+    }
+
+    #[test]
+    fn an_error_page_must_keep_its_status_retry_after_and_body() {
+        let plan = plan(
+            Operation::MusicGptRemixUrl,
+            FaultKind::ErrorPage {
+                target: Target::Create,
+                status: 502,
+                body: songbind_emulator::PageBody::Html,
+                count: 1,
+                retry_after: 1,
+            },
+        );
+        let seen = observed(&plan, 0, vec![create(&plan, "")]);
+        let page = "<html><head><title>502 Bad Gateway</title></head></html>";
+        let right = answered(ProviderName::MusicGpt, 502, "text/html", page, Some(1));
+        let record = judge(&plan, failed(right), &seen, Duration::ZERO);
+        assert_eq!(record.verdict, Verdict::TypedError, "{record:?}");
+
+        for (wrong, why) in [
+            (
+                answered(ProviderName::MusicGpt, 500, "text/html", page, Some(1)),
+                "HTTP Some(500)",
+            ),
+            (
+                answered(ProviderName::MusicGpt, 502, "text/html", page, None),
+                "Retry-After None",
+            ),
+            (
+                answered(
+                    ProviderName::MusicGpt,
+                    502,
+                    "text/plain",
+                    "bad gateway",
+                    Some(1),
+                ),
+                "not a Html body",
+            ),
+            (
+                answered(ProviderName::Soundverse, 502, "text/html", page, Some(1)),
+                "expected Error::Provider",
+            ),
+        ] {
+            let record = judge(&plan, failed(wrong), &seen, Duration::ZERO);
+            let Verdict::Wrong(reason) = &record.verdict else {
+                panic!("{record:?}");
+            };
+            assert!(reason.contains(why), "{why}: {reason}");
+        }
+        // Resent where it must not be: a second create is wrong.
+        let twice = observed(&plan, 0, vec![create(&plan, ""), create(&plan, "")]);
+        let right = answered(ProviderName::MusicGpt, 502, "text/html", page, Some(1));
+        let record = judge(&plan, failed(right), &twice, Duration::ZERO);
+        assert!(
+            matches!(&record.verdict, Verdict::Wrong(r) if r.contains("2 create requests")),
+            "{record:?}"
+        );
+    }
+
+    #[test]
+    fn a_failure_after_the_create_is_matched_at_its_root_and_polls_are_counted() {
+        let plan = plan(
+            Operation::SoundPieceRemix,
+            FaultKind::EchoKey {
+                target: Target::Poll,
+                status: 502,
+                pad: 0,
+            },
+        );
+        let poll = RecordedRequest {
+            method: Method::GET,
+            path: "/v1/create.remix_song".to_owned(),
+            body: Default::default(),
+            ..create(&plan, "k1")
+        };
+        let error = || {
+            // What SoundPiece's client returns: the answer, wrapped with the
+            // operation to resume.
+            let answer = answered(
+                ProviderName::SoundPiece,
+                502,
+                "text/plain; charset=utf-8",
+                "502 Bad Gateway\n\nrequest headers:\nauthorization: Bearer ***\n",
+                None,
+            );
+            Error::AfterCreate {
+                resume: songbind::ResumeWith::OperationId("op_1".into()),
+                source: Box::new(answer),
+            }
+        };
+        let mut requests = vec![create(&plan, "k1")];
+        requests.extend(std::iter::repeat_n(poll.clone(), 4));
+        let seen = observed(&plan, 1, requests);
+        let record = judge(&plan, failed(error()), &seen, Duration::ZERO);
+        assert_eq!(record.verdict, Verdict::TypedError, "{record:?}");
+
+        let once = observed(&plan, 1, vec![create(&plan, "k1"), poll]);
+        let record = judge(&plan, failed(error()), &once, Duration::ZERO);
+        assert!(
+            matches!(&record.verdict, Verdict::Wrong(r) if r.contains("1 status polls reached the provider, 4 expected")),
+            "{record:?}"
+        );
     }
 }

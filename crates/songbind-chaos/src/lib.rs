@@ -7,10 +7,16 @@
 //! remix by file upload or by URL) meeting one fault (none, 429/503 bursts
 //! with `Retry-After`, a lost reply after the job was created, a stalled
 //! request, a dropped, cut, stalled or fragmented stream, a `[fail]` prompt,
-//! a key without credits). Its [`Expectation`] comes from the fault alone:
-//! success with the right outputs, or one typed [`songbind::Error`]; how
+//! a key without credits, a 5xx with a "not taken" text after the job was
+//! created, a non-JSON error page, a server echoing the `Authorization`
+//! header). Its [`Expectation`] comes from the fault alone: success with
+//! the right outputs, or one typed [`songbind::Error`] with its status; how
 //! many jobs the provider may create (a create the client believes failed
 //! counts once, never twice); how many create requests may reach it.
+//!
+//! Every client of a worker sends one realistic key (`sk_live_` and 24
+//! random characters); a job whose error or output shows it (or a piece of
+//! it) is wrong and counted as a leaked key.
 //!
 //! Jobs run on workers, each with an emulator of its own and one job at a
 //! time, so a job's fault rules, job counts and request log are its own.
@@ -44,7 +50,8 @@ use std::time::{Duration, Instant};
 use songbind_emulator::Pacing;
 
 pub use plan::{
-    Expectation, ExpectedError, ExpectedOutcome, FaultKind, JobPlan, Operation, StreamShape,
+    AnswerBody, AnswerCase, Expectation, ExpectedError, ExpectedOutcome, FaultKind, JobPlan,
+    Operation, StreamShape, Target,
 };
 pub use report::{CampaignReport, JobRecord, Verdict};
 
@@ -157,11 +164,12 @@ pub async fn run_campaign_with_progress(
     let on_job = Arc::new(on_job);
     let workers = config.concurrency.min(indexes.len()).max(1);
     let mut handles = Vec::with_capacity(workers);
-    for _ in 0..workers {
+    for number in 0..workers {
         let (indexes, next, on_job) = (Arc::clone(&indexes), Arc::clone(&next), on_job.clone());
         let (seed, timeout, pacing) = (config.seed, config.job_timeout, config.pacing);
         handles.push(tokio::spawn(async move {
-            let worker = worker::Worker::start(Pacing::scaled(pacing), timeout).await?;
+            let key = worker::worker_key(seed, number);
+            let worker = worker::Worker::start(Pacing::scaled(pacing), timeout, key).await?;
             let mut records = Vec::new();
             while let Some(index) = indexes.get(next.fetch_add(1, Ordering::SeqCst)) {
                 let record = worker.run(&JobPlan::new(seed, *index)).await?;

@@ -15,7 +15,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reqwest::Method;
-use songbind_emulator::{Fault, FaultRule, Provider};
+use songbind_emulator::{Fault, FaultRule, PageBody, Provider};
 
 /// How long a "stalled request" or "stalled stream" fault holds, at most
 /// (real time): far below every client timeout, so the job must succeed.
@@ -33,6 +33,38 @@ pub const IDLE_STALL: Duration = Duration::from_millis(1_200);
 /// refusals shorter than this is absorbed, one this long is reported.
 pub fn retry_budget() -> u32 {
     songbind::RetryPolicy::default().max_attempts
+}
+
+/// Whether the client sends a request again after an answer with `status`,
+/// by the rules `songbind` documents (`songbind::retry`): a request that is
+/// safe to repeat (a GET, SoundPiece's `PUT` with its idempotency key) on
+/// 408, 429, 500, 502, 503 and 504; a create that is not idempotent only on
+/// 429 and 503, which say it was not taken. Never by the answer's text.
+pub fn resent_after(status: u16, repeatable: bool) -> bool {
+    if repeatable {
+        matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+    } else {
+        matches!(status, 429 | 503)
+    }
+}
+
+/// Which request of a job a fault is aimed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The request that creates the job.
+    Create,
+    /// The status request a polled job repeats (SoundPiece, MusicGPT).
+    Poll,
+}
+
+impl Target {
+    /// `create` or `polls`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Create => "create",
+            Target::Poll => "polls",
+        }
+    }
 }
 
 /// One operation of one provider, as a caller would start it.
@@ -126,6 +158,13 @@ impl Operation {
             Operation::SoundverseRemix => Some(StreamShape::V7),
             _ => None,
         }
+    }
+
+    /// Whether its create may be sent twice with the effect of once
+    /// (SoundPiece's `PUT` carries an idempotency key); the others are
+    /// resent only when the answer says the create was not taken.
+    pub fn create_is_idempotent(self) -> bool {
+        self.provider() == Provider::SoundPiece
     }
 
     /// Whether Soundverse answers it in one JSON document (`/sync`).
@@ -248,7 +287,49 @@ pub enum FaultKind {
     FailPrompt,
     /// The API key ends in `_no_credits`: the provider refuses with 402.
     NoCredits,
+    /// The provider handles the create (the job exists), then answers this
+    /// 5xx with its JSON error body and a text that sounds as if nothing
+    /// was taken ("Upstream service temporarily unavailable"), `count`
+    /// times in a row: the double-billing trap.
+    Misleading {
+        /// 500, 502 or 504.
+        status: u16,
+        /// Answers in a row (1 to the retry budget); each one handled.
+        count: u32,
+    },
+    /// A proxy in front of the provider answers the request with a page
+    /// that is not JSON (HTML, `text/plain` or nothing), `count` times in a
+    /// row, without forwarding it.
+    ErrorPage {
+        /// The create, or the status polls.
+        target: Target,
+        /// 429, 502 or 503.
+        status: u16,
+        /// What the page is.
+        body: PageBody,
+        /// Answers in a row (1 to the retry budget).
+        count: u32,
+        /// The `Retry-After` sent, in seconds (0 or 1).
+        retry_after: u64,
+    },
+    /// The server answers the request with its `Authorization` header
+    /// echoed (a 4xx JSON message, or a 5xx `text/plain` list of the
+    /// request headers), every time it is sent, without handling it.
+    EchoKey {
+        /// The create, or the status polls.
+        target: Target,
+        /// 400, 401, 500 or 502.
+        status: u16,
+        /// Characters of trace id before the echo (0 to [`MAX_ECHO_PAD`]),
+        /// so that the key lands anywhere in the first part of the text,
+        /// where a client keeps an excerpt of it.
+        pad: usize,
+    },
 }
+
+/// The most characters of trace id an echoing server writes before the
+/// key (see [`FaultKind::EchoKey`]).
+pub const MAX_ECHO_PAD: usize = 200;
 
 impl FaultKind {
     /// The fault's family, without its parameters (for the report's table).
@@ -267,11 +348,14 @@ impl FaultKind {
             FaultKind::Fragment => "fragmented stream",
             FaultKind::FailPrompt => "[fail] prompt",
             FaultKind::NoCredits => "key without credits",
+            FaultKind::Misleading { .. } => "misleading 5xx text on create",
+            FaultKind::ErrorPage { .. } => "non-JSON error page",
+            FaultKind::EchoKey { .. } => "key echoed in the answer",
         }
     }
 
     /// Every family name, in report order.
-    pub const FAMILIES: [&'static str; 13] = [
+    pub const FAMILIES: [&'static str; 16] = [
         "none",
         "429/503 burst on create",
         "429/503 past the retry budget",
@@ -285,6 +369,9 @@ impl FaultKind {
         "fragmented stream",
         "[fail] prompt",
         "key without credits",
+        "misleading 5xx text on create",
+        "non-JSON error page",
+        "key echoed in the answer",
     ];
 
     /// A fault and an operation it fits, drawn from `rng`: every fault
@@ -307,8 +394,11 @@ impl FaultKind {
             Fragment,
             FailPrompt,
             NoCredits,
+            Misleading,
+            ErrorPage,
+            EchoKey,
         }
-        const ALL: [Family; 13] = [
+        const ALL: [Family; 16] = [
             Family::None,
             Family::CreateBurst,
             Family::CreateStorm,
@@ -322,6 +412,9 @@ impl FaultKind {
             Family::Fragment,
             Family::FailPrompt,
             Family::NoCredits,
+            Family::Misleading,
+            Family::ErrorPage,
+            Family::EchoKey,
         ];
         let family = ALL.choose(rng).copied().unwrap_or(Family::None);
         let streams_only = matches!(
@@ -354,6 +447,15 @@ impl FaultKind {
             .unwrap_or(Operation::SoundPieceRemix);
         let events = operation.stream_shape().map_or(1, |s| s.events);
         let status = |rng: &mut ChaCha8Rng| if rng.random_bool(0.5) { 429 } else { 503 };
+        // The create, or (half the time, where the operation polls) the polls.
+        let target = |rng: &mut ChaCha8Rng| {
+            if operation.poll_route().is_some() && rng.random_bool(0.5) {
+                Target::Poll
+            } else {
+                Target::Create
+            }
+        };
+        let pick = |rng: &mut ChaCha8Rng, from: &[u16]| from.choose(rng).copied().unwrap_or(500);
         let fault = match family {
             Family::None => FaultKind::None,
             Family::CreateBurst => FaultKind::CreateBurst {
@@ -390,6 +492,25 @@ impl FaultKind {
             Family::Fragment => FaultKind::Fragment,
             Family::FailPrompt => FaultKind::FailPrompt,
             Family::NoCredits => FaultKind::NoCredits,
+            Family::Misleading => FaultKind::Misleading {
+                status: pick(rng, &[500, 502, 504]),
+                count: rng.random_range(1..=retry_budget()),
+            },
+            Family::ErrorPage => FaultKind::ErrorPage {
+                target: target(rng),
+                status: pick(rng, &[429, 502, 503]),
+                body: [PageBody::Html, PageBody::Text, PageBody::Empty]
+                    .choose(rng)
+                    .copied()
+                    .unwrap_or(PageBody::Html),
+                count: rng.random_range(1..=retry_budget()),
+                retry_after: rng.random_range(0..=1),
+            },
+            Family::EchoKey => FaultKind::EchoKey {
+                target: target(rng),
+                status: pick(rng, &[400, 401, 500, 502]),
+                pad: rng.random_range(0..=MAX_ECHO_PAD),
+            },
         };
         (operation, fault)
     }
@@ -436,6 +557,31 @@ impl fmt::Display for FaultKind {
                 IDLE_STALL.as_millis(),
                 SHORT_IDLE_TIMEOUT.as_millis()
             ),
+            FaultKind::Misleading { status, count } => write!(
+                f,
+                "{count}x {status} \"not taken\" after the create was handled"
+            ),
+            FaultKind::ErrorPage {
+                target,
+                status,
+                body,
+                count,
+                retry_after,
+            } => write!(
+                f,
+                "{count}x {status} {} page on {} (Retry-After {retry_after}s)",
+                body.name(),
+                target.name()
+            ),
+            FaultKind::EchoKey {
+                target,
+                status,
+                pad,
+            } => write!(
+                f,
+                "{status} echoing the key on {} after {pad} characters",
+                target.name()
+            ),
             other => f.write_str(other.family()),
         }
     }
@@ -472,6 +618,71 @@ pub enum ExpectedError {
     /// [`songbind::Error::Provider`] with this status (a failed `/sync`
     /// job answers 500: the client cannot tell it from a server error).
     ProviderStatus(u16),
+    /// An error answer (at [`songbind::Error::root`]): the case its status
+    /// maps to, with the status, the `Retry-After` and the kind of body the
+    /// server sent all kept in its [`songbind::Answer`].
+    Answer {
+        /// The case the status maps to.
+        case: AnswerCase,
+        /// The HTTP status kept.
+        status: u16,
+        /// The `Retry-After` kept (`None` when none was sent).
+        retry_after: Option<Duration>,
+        /// What the answer's body was.
+        body: AnswerBody,
+    },
+}
+
+/// The case of [`songbind::Error`] an error answer maps to, by its status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerCase {
+    /// 429: [`songbind::Error::RateLimited`].
+    RateLimited,
+    /// 503: [`songbind::Error::ServiceUnavailable`].
+    ServiceUnavailable,
+    /// 400, 422: [`songbind::Error::InvalidRequest`].
+    InvalidRequest,
+    /// 401, 403: [`songbind::Error::Unauthorized`].
+    Unauthorized,
+    /// Any other status: [`songbind::Error::Provider`].
+    Provider,
+}
+
+impl AnswerCase {
+    /// The case `songbind` maps `status` to when no documented text refines
+    /// it (no text does on a 5xx, nor any text the campaign's servers send).
+    pub fn of(status: u16) -> Self {
+        match status {
+            429 => AnswerCase::RateLimited,
+            503 => AnswerCase::ServiceUnavailable,
+            400 | 422 => AnswerCase::InvalidRequest,
+            401 | 403 => AnswerCase::Unauthorized,
+            _ => AnswerCase::Provider,
+        }
+    }
+}
+
+/// What the body of an error answer was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerBody {
+    /// The provider's JSON error body (`application/json`).
+    Json,
+    /// An HTML page (`text/html`).
+    Html,
+    /// Plain text (`text/plain`).
+    Text,
+    /// Nothing.
+    Empty,
+}
+
+impl From<PageBody> for AnswerBody {
+    fn from(body: PageBody) -> Self {
+        match body {
+            PageBody::Html => AnswerBody::Html,
+            PageBody::Text => AnswerBody::Text,
+            PageBody::Empty => AnswerBody::Empty,
+        }
+    }
 }
 
 impl fmt::Display for ExpectedError {
@@ -497,6 +708,18 @@ impl fmt::Display for ExpectedError {
                 write!(f, "Error::ServiceUnavailable (retry after {retry_after:?})")
             }
             ExpectedError::ProviderStatus(status) => write!(f, "Error::Provider (HTTP {status})"),
+            ExpectedError::Answer {
+                case,
+                status,
+                retry_after,
+                body,
+            } => {
+                write!(f, "Error::{case:?} (HTTP {status}, {body:?} body, ")?;
+                match retry_after {
+                    Some(wait) => write!(f, "retry after {wait:?})"),
+                    None => f.write_str("no Retry-After)"),
+                }
+            }
         }
     }
 }
@@ -534,6 +757,10 @@ pub struct Expectation {
     /// Create requests the provider must have received: retries included,
     /// and only those the client is allowed to resend.
     pub create_requests: usize,
+    /// Status polls the provider must have received, when the fault fixes
+    /// them: a job whose first poll fails for good ends there, after the
+    /// attempts the client may make (`None`: as many as the job takes).
+    pub poll_requests: Option<usize>,
 }
 
 /// One job of the campaign: what it asks for and which fault it meets.
@@ -687,8 +914,116 @@ impl JobPlan {
                 duration: IDLE_STALL,
             }),
             FaultKind::Fragment => on_create(Fault::Fragment),
+            FaultKind::Misleading { status, count } => {
+                on_create(Fault::Misleading { status }).times(count)
+            }
+            FaultKind::ErrorPage {
+                target,
+                status,
+                body,
+                count,
+                retry_after,
+            } => {
+                let page = Fault::Page {
+                    status,
+                    body,
+                    retry_after: Some(retry_after),
+                };
+                match self.rule_on(target, page) {
+                    Some(rule) => rule.times(count),
+                    None => return Vec::new(),
+                }
+            }
+            FaultKind::EchoKey {
+                target,
+                status,
+                pad,
+            } => {
+                match self.rule_on(target, Fault::EchoAuth { status, pad }) {
+                    // Every attempt the client may make is answered the same.
+                    Some(rule) => rule.times(retry_budget()),
+                    None => return Vec::new(),
+                }
+            }
         };
         vec![rule]
+    }
+
+    /// A rule applying `fault` once to the request `target` names (bound to
+    /// the job's provider, method and path); `None` for polls of an
+    /// operation that does not poll.
+    fn rule_on(&self, target: Target, fault: Fault) -> Option<FaultRule> {
+        let (method, path) = match target {
+            Target::Create => self.operation.create_route(),
+            Target::Poll => self.operation.poll_route()?,
+        };
+        Some(
+            FaultRule::new(fault)
+                .provider(self.operation.provider())
+                .route(method, path),
+        )
+    }
+
+    /// What a job must end with when the request at `target` is answered
+    /// `status` (with `retry_after`, and a `body` of that kind) on `count`
+    /// attempts in a row, or on every attempt when `count` is the retry
+    /// budget; `handled` when the server created the job before answering.
+    ///
+    /// From the client's rules ([`resent_after`]): an answer the client
+    /// does not resend on is final, so one request and the typed error; one
+    /// it resends on is retried up to the budget, so success after `count`
+    /// answers when `count` is below the budget, else the typed error after
+    /// as many requests as the budget.
+    fn after_answers(
+        &self,
+        target: Target,
+        status: u16,
+        count: u32,
+        retry_after: Option<u64>,
+        body: AnswerBody,
+        handled: bool,
+    ) -> Expectation {
+        let repeatable = match target {
+            Target::Create => self.operation.create_is_idempotent(),
+            Target::Poll => true,
+        };
+        let budget = retry_budget();
+        let (succeeds, requests) = if !resent_after(status, repeatable) {
+            (false, 1)
+        } else if count < budget {
+            (true, count as usize + 1)
+        } else {
+            (false, budget as usize)
+        };
+        let outcome = if succeeds {
+            ExpectedOutcome::Outputs {
+                count: self.output_count(),
+            }
+        } else {
+            ExpectedOutcome::Error(ExpectedError::Answer {
+                case: AnswerCase::of(status),
+                status,
+                retry_after: retry_after.map(Duration::from_secs),
+                body,
+            })
+        };
+        match target {
+            Target::Create => Expectation {
+                outcome,
+                // A create answered after it was handled made the job, and
+                // its retries (same key) only replay it.
+                jobs_created: usize::from(handled || succeeds),
+                create_requests: requests,
+                poll_requests: None,
+            },
+            Target::Poll => Expectation {
+                outcome,
+                jobs_created: 1,
+                create_requests: 1,
+                // Failing for good ends the job at its first poll.
+                poll_requests: (!succeeds).then_some(requests),
+            },
+        }
     }
 
     /// What the job must end with, from its fault alone.
@@ -699,12 +1034,14 @@ impl JobPlan {
             },
             jobs_created: 1,
             create_requests,
+            poll_requests: None,
         };
         let failure =
             |error: ExpectedError, jobs_created: usize, create_requests: usize| Expectation {
                 outcome: ExpectedOutcome::Error(error),
                 jobs_created,
                 create_requests,
+                poll_requests: None,
             };
         // A stream fault placed where the client has already finished is never seen.
         let seen = |after_events: usize| {
@@ -760,6 +1097,28 @@ impl JobPlan {
             }
             FaultKind::FailPrompt => failure(ExpectedError::JobFailed, 1, 1),
             FaultKind::NoCredits => failure(ExpectedError::InsufficientCredits, 0, 1),
+            FaultKind::Misleading { status, count } => {
+                self.after_answers(Target::Create, status, count, None, AnswerBody::Json, true)
+            }
+            FaultKind::ErrorPage {
+                target,
+                status,
+                body,
+                count,
+                retry_after,
+            } => self.after_answers(target, status, count, Some(retry_after), body.into(), false),
+            FaultKind::EchoKey { target, status, .. } => self.after_answers(
+                target,
+                status,
+                retry_budget(),
+                None,
+                if status >= 500 {
+                    AnswerBody::Text
+                } else {
+                    AnswerBody::Json
+                },
+                false,
+            ),
         }
     }
 }
@@ -821,7 +1180,18 @@ mod tests {
                 !stream_only || plan.operation.stream_shape().is_some(),
                 "{plan}"
             );
-            let polls = matches!(plan.fault, FaultKind::PollBurst { .. });
+            let polls = matches!(
+                plan.fault,
+                FaultKind::PollBurst { .. }
+                    | FaultKind::ErrorPage {
+                        target: Target::Poll,
+                        ..
+                    }
+                    | FaultKind::EchoKey {
+                        target: Target::Poll,
+                        ..
+                    }
+            );
             assert!(!polls || plan.operation.poll_route().is_some(), "{plan}");
             assert_eq!(
                 plan.prompt.contains("[fail]"),
@@ -832,7 +1202,7 @@ mod tests {
 
     #[test]
     fn each_fault_family_gets_an_even_share_of_the_jobs() {
-        let plans: Vec<JobPlan> = (0..13_000).map(|i| JobPlan::new(11, i)).collect();
+        let plans: Vec<JobPlan> = (0..16_000).map(|i| JobPlan::new(11, i)).collect();
         for family in FaultKind::FAMILIES {
             let share = plans.iter().filter(|p| p.fault.family() == family).count();
             assert!((850..=1_150).contains(&share), "{family}: {share}");
@@ -842,7 +1212,7 @@ mod tests {
                 .iter()
                 .filter(|p| p.operation.provider() == provider)
                 .count();
-            assert!(share >= 2_500, "{provider:?}: {share}");
+            assert!(share >= 3_000, "{provider:?}: {share}");
         }
     }
 
@@ -933,6 +1303,186 @@ mod tests {
                 assert!(rule.method.is_some() && rule.path.is_some(), "{plan}");
                 assert!(rule.times >= 1 && rule.times <= retry_budget(), "{plan}");
             }
+        }
+    }
+
+    fn answer(
+        case: AnswerCase,
+        status: u16,
+        retry_after: Option<u64>,
+        body: AnswerBody,
+    ) -> ExpectedOutcome {
+        ExpectedOutcome::Error(ExpectedError::Answer {
+            case,
+            status,
+            retry_after: retry_after.map(Duration::from_secs),
+            body,
+        })
+    }
+
+    fn counts(expectation: &Expectation) -> (usize, usize, Option<usize>) {
+        (
+            expectation.jobs_created,
+            expectation.create_requests,
+            expectation.poll_requests,
+        )
+    }
+
+    #[test]
+    fn a_misleading_5xx_is_final_for_a_create_that_is_not_idempotent() {
+        for operation in [
+            Operation::SoundverseGenerate,
+            Operation::SoundverseRemix,
+            Operation::SoundverseExtendSync,
+            Operation::MusicGptRemixFile,
+            Operation::MusicGptRemixUrl,
+        ] {
+            for count in 1..=retry_budget() {
+                let expected =
+                    plan(operation, FaultKind::Misleading { status: 504, count }).expectation();
+                assert_eq!(
+                    expected.outcome,
+                    answer(AnswerCase::Provider, 504, None, AnswerBody::Json),
+                    "{operation}"
+                );
+                assert_eq!(counts(&expected), (1, 1, None), "{operation}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_misleading_5xx_on_the_soundpiece_put_is_retried_with_one_job() {
+        let misled = |count| {
+            plan(
+                Operation::SoundPieceRemix,
+                FaultKind::Misleading { status: 500, count },
+            )
+            .expectation()
+        };
+        let absorbed = misled(2);
+        assert_eq!(absorbed.outcome, ExpectedOutcome::Outputs { count: 3 });
+        assert_eq!(counts(&absorbed), (1, 3, None));
+        let every_attempt = misled(retry_budget());
+        assert_eq!(
+            every_attempt.outcome,
+            answer(AnswerCase::Provider, 500, None, AnswerBody::Json)
+        );
+        assert_eq!(counts(&every_attempt), (1, 4, None));
+    }
+
+    #[test]
+    fn error_pages_keep_their_status_and_are_retried_by_it() {
+        let page = |operation, target, status, count| {
+            plan(
+                operation,
+                FaultKind::ErrorPage {
+                    target,
+                    status,
+                    body: PageBody::Html,
+                    count,
+                    retry_after: 1,
+                },
+            )
+            .expectation()
+        };
+        // 429/503: not taken, resent by every client.
+        let within = page(Operation::SoundverseGenerate, Target::Create, 429, 3);
+        assert_eq!(within.outcome, ExpectedOutcome::Outputs { count: 2 });
+        assert_eq!(counts(&within), (1, 4, None));
+        let beyond = page(Operation::MusicGptRemixFile, Target::Create, 503, 4);
+        assert_eq!(
+            beyond.outcome,
+            answer(
+                AnswerCase::ServiceUnavailable,
+                503,
+                Some(1),
+                AnswerBody::Html
+            )
+        );
+        assert_eq!(counts(&beyond), (0, 4, None));
+        // 502 on a create that is not idempotent: final, one request.
+        let bad_gateway = page(Operation::SoundverseGenerateSync, Target::Create, 502, 1);
+        assert_eq!(
+            bad_gateway.outcome,
+            answer(AnswerCase::Provider, 502, Some(1), AnswerBody::Html)
+        );
+        assert_eq!(counts(&bad_gateway), (0, 1, None));
+        // 502 on the SoundPiece PUT and on polls: retried.
+        let put = page(Operation::SoundPieceRemix, Target::Create, 502, 2);
+        assert_eq!(put.outcome, ExpectedOutcome::Outputs { count: 3 });
+        assert_eq!(counts(&put), (1, 3, None));
+        let polls = page(Operation::MusicGptRemixUrl, Target::Poll, 502, 3);
+        assert_eq!(polls.outcome, ExpectedOutcome::Outputs { count: 2 });
+        assert_eq!(counts(&polls), (1, 1, None));
+        let polls = page(Operation::SoundPieceRemix, Target::Poll, 429, 4);
+        assert_eq!(
+            polls.outcome,
+            answer(AnswerCase::RateLimited, 429, Some(1), AnswerBody::Html)
+        );
+        assert_eq!(counts(&polls), (1, 1, Some(4)));
+    }
+
+    #[test]
+    fn an_echoed_key_ends_the_job_with_the_typed_error_of_its_status() {
+        let echo = |operation, target, status| {
+            plan(
+                operation,
+                FaultKind::EchoKey {
+                    target,
+                    status,
+                    pad: 150,
+                },
+            )
+            .expectation()
+        };
+        let refused = echo(Operation::SoundPieceRemix, Target::Create, 400);
+        assert_eq!(
+            refused.outcome,
+            answer(AnswerCase::InvalidRequest, 400, None, AnswerBody::Json)
+        );
+        assert_eq!(counts(&refused), (0, 1, None));
+        let put = echo(Operation::SoundPieceRemix, Target::Create, 500);
+        assert_eq!(
+            put.outcome,
+            answer(AnswerCase::Provider, 500, None, AnswerBody::Text)
+        );
+        assert_eq!(counts(&put), (0, 4, None));
+        let post = echo(Operation::MusicGptRemixUrl, Target::Create, 502);
+        assert_eq!(counts(&post), (0, 1, None));
+        let poll = echo(Operation::MusicGptRemixFile, Target::Poll, 401);
+        assert_eq!(
+            poll.outcome,
+            answer(AnswerCase::Unauthorized, 401, None, AnswerBody::Json)
+        );
+        assert_eq!(counts(&poll), (1, 1, Some(1)));
+        let poll = echo(Operation::SoundPieceRemix, Target::Poll, 502);
+        assert_eq!(counts(&poll), (1, 1, Some(4)));
+        let rule = &plan(
+            Operation::SoundPieceRemix,
+            FaultKind::EchoKey {
+                target: Target::Poll,
+                status: 500,
+                pad: 0,
+            },
+        )
+        .fault_rules()[0];
+        assert_eq!(rule.method, Some(Method::GET));
+        assert_eq!(rule.times, retry_budget());
+    }
+
+    #[test]
+    fn only_429_and_503_are_resent_on_a_create_that_is_not_idempotent() {
+        for status in [408, 429, 500, 502, 503, 504] {
+            assert!(resent_after(status, true), "{status}");
+        }
+        for status in [400, 401, 402, 404, 409, 422, 501] {
+            assert!(!resent_after(status, true), "{status}");
+        }
+        for status in [429, 503] {
+            assert!(resent_after(status, false), "{status}");
+        }
+        for status in [400, 408, 500, 502, 504] {
+            assert!(!resent_after(status, false), "{status}");
         }
     }
 }

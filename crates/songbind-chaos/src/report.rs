@@ -37,6 +37,12 @@ pub struct JobRecord {
     pub jobs_created: usize,
     /// Jobs created beyond what its fault allows (must be 0).
     pub duplicates: usize,
+    /// 1 if the client's API key appeared in what the job handed back (its
+    /// error's `Display` or `Debug`, or its output), else 0 (must be 0).
+    pub keys_leaked: usize,
+    /// A known library bug the job met and the judge tolerated (see
+    /// `judge::TOLERATE_KEY_CUT_BY_EXCERPT`), with what was seen.
+    pub known_bug: Option<String>,
     /// How long it took.
     pub elapsed: Duration,
 }
@@ -90,6 +96,20 @@ impl CampaignReport {
         self.records.iter().map(|r| r.duplicates).sum()
     }
 
+    /// Jobs whose error or output showed the client's API key.
+    pub fn keys_leaked(&self) -> usize {
+        self.records.iter().map(|r| r.keys_leaked).sum()
+    }
+
+    /// Jobs that met a known library bug the judge tolerates (reported,
+    /// not counted as wrong).
+    pub fn known_bugs(&self) -> Vec<&JobRecord> {
+        self.records
+            .iter()
+            .filter(|r| r.known_bug.is_some())
+            .collect()
+    }
+
     /// Jobs still running at the per-job timeout.
     pub fn hangs(&self) -> usize {
         self.count(|v| *v == Verdict::Hang)
@@ -101,10 +121,11 @@ impl CampaignReport {
     }
 
     /// Whether the campaign found nothing wrong: no wrong outcome, no
-    /// duplicate job, no hang, no panic.
+    /// duplicate job, no leaked key, no hang, no panic.
     pub fn is_clean(&self) -> bool {
         self.wrong_outcomes().is_empty()
             && self.duplicate_jobs() == 0
+            && self.keys_leaked() == 0
             && self.hangs() == 0
             && self.panics() == 0
     }
@@ -178,6 +199,8 @@ impl fmt::Display for CampaignReport {
             ),
             ("wrong outcomes", wrong.len()),
             ("duplicate jobs created", self.duplicate_jobs()),
+            ("keys leaked", self.keys_leaked()),
+            ("key cut by an excerpt (known bug)", self.known_bugs().len()),
             ("hangs past the timeout", self.hangs()),
             ("panics", self.panics()),
         ];
@@ -226,6 +249,18 @@ impl fmt::Display for CampaignReport {
             writeln!(f, "    actual:   {}", record.actual)?;
             if let Verdict::Wrong(reason) = &record.verdict {
                 writeln!(f, "    wrong:    {reason}")?;
+            }
+            writeln!(
+                f,
+                "    again:    cargo chaos --seed {} --job {}",
+                record.plan.seed, record.plan.index
+            )?;
+        }
+        for record in self.known_bugs() {
+            writeln!(f)?;
+            writeln!(f, "  known bug: {}", record.plan)?;
+            if let Some(seen) = &record.known_bug {
+                writeln!(f, "    seen:     {seen}")?;
             }
             writeln!(
                 f,

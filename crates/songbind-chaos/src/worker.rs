@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use songbind::musicgpt::{self, AudioInput, MusicGpt};
 use songbind::soundpiece::{self, SoundPiece};
 use songbind::soundverse::{self, Soundverse};
@@ -27,12 +29,24 @@ use crate::report::JobRecord;
 /// long-poll answer): a few polls per job at the default pacing.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// The API keys the workers use; a key ending in `_no_credits` makes the
-/// emulator refuse every create with 402.
-const SOUNDVERSE_KEY: &str = "sv_chaos";
-const SOUNDPIECE_KEY: &str = "spk_chaos";
-const MUSICGPT_KEY: &str = "mgpt_chaos";
+/// Appended to a worker's key for the clients of "key without credits"
+/// jobs: the emulator refuses every create of such a key with 402.
 const NO_CREDITS: &str = "_no_credits";
+
+/// The API key of worker `worker` in the campaign seeded with `seed`: a
+/// realistic live key, `sk_live_` and 24 letters and digits, the same for
+/// every client of the worker (so that a server echoing it back shows what
+/// a real key would look like), drawn from the seed so that a replayed job
+/// sends a key of the same shape.
+pub(crate) fn worker_key(seed: u64, worker: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b65_795f_6b65_7973);
+    rng.set_stream(worker as u64);
+    let secret: String = (0..24)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect();
+    format!("sk_live_{secret}")
+}
 
 /// The clients a job may use; cheap to clone (each holds a connection pool,
 /// shared by every job of the worker, as an application would).
@@ -50,32 +64,21 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
-    fn new(emulator: &Emulator) -> Result<Self, ChaosError> {
-        let key = |key: &str, broke: bool| {
+    /// Every client of a worker, all with `api_key` (followed by
+    /// `_no_credits` for the clients without credits).
+    fn new(emulator: &Emulator, api_key: &str) -> Result<Self, ChaosError> {
+        let key = |broke: bool| {
             Secret::from(if broke {
-                format!("{key}{NO_CREDITS}")
+                format!("{api_key}{NO_CREDITS}")
             } else {
-                key.to_owned()
+                api_key.to_owned()
             })
         };
-        let soundverse = |broke| {
-            Soundverse::new(
-                &emulator.base_url(Provider::Soundverse),
-                &key(SOUNDVERSE_KEY, broke),
-            )
-        };
-        let soundpiece = |broke| {
-            SoundPiece::new(
-                &emulator.base_url(Provider::SoundPiece),
-                &key(SOUNDPIECE_KEY, broke),
-            )
-        };
-        let musicgpt = |broke| {
-            MusicGpt::new(
-                &emulator.base_url(Provider::MusicGpt),
-                &key(MUSICGPT_KEY, broke),
-            )
-        };
+        let soundverse =
+            |broke| Soundverse::new(&emulator.base_url(Provider::Soundverse), &key(broke));
+        let soundpiece =
+            |broke| SoundPiece::new(&emulator.base_url(Provider::SoundPiece), &key(broke));
+        let musicgpt = |broke| MusicGpt::new(&emulator.base_url(Provider::MusicGpt), &key(broke));
         let downloads = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -110,19 +113,25 @@ pub(crate) struct Attempt {
 pub(crate) struct Worker {
     emulator: Emulator,
     clients: Arc<Clients>,
+    api_key: String,
     scratch: tempfile::TempDir,
     job_timeout: Duration,
 }
 
 impl Worker {
-    /// Starts the worker's emulator at `pacing` and builds its clients.
-    pub(crate) async fn start(pacing: Pacing, job_timeout: Duration) -> Result<Self, ChaosError> {
+    /// Starts the worker's emulator at `pacing` and builds its clients, all
+    /// with `api_key`.
+    pub(crate) async fn start(
+        pacing: Pacing,
+        job_timeout: Duration,
+        api_key: String,
+    ) -> Result<Self, ChaosError> {
         let emulator = Emulator::builder()
             .pacing(pacing)
             .start()
             .await
             .map_err(ChaosError::Emulator)?;
-        let clients = Arc::new(Clients::new(&emulator)?);
+        let clients = Arc::new(Clients::new(&emulator, &api_key)?);
         let scratch = tempfile::Builder::new()
             .prefix("songbind-chaos-")
             .tempdir()
@@ -133,6 +142,7 @@ impl Worker {
         Ok(Self {
             emulator,
             clients,
+            api_key,
             scratch,
             job_timeout,
         })
@@ -183,6 +193,7 @@ impl Worker {
                 .collect(),
             requests,
             root_url: self.emulator.root_url().to_owned(),
+            api_key: self.api_key.clone(),
         };
         Ok(judge::judge(plan, ended, &observed, elapsed))
     }

@@ -11,7 +11,7 @@ use songbind_chaos::{CampaignConfig, FaultKind, Operation, run_campaign};
 const CI_SEED: u64 = 2026;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_faulty_jobs_end_right_with_no_duplicate_hang_or_panic() {
+async fn a_hundred_faulty_jobs_end_right_with_no_duplicate_leak_hang_or_panic() {
     let config = CampaignConfig {
         job_timeout: Duration::from_secs(30),
         ..CampaignConfig::new(100, CI_SEED)
@@ -22,6 +22,7 @@ async fn a_hundred_faulty_jobs_end_right_with_no_duplicate_hang_or_panic() {
     assert_eq!(report.jobs_run(), 100);
     assert!(report.wrong_outcomes().is_empty(), "{report}");
     assert_eq!(report.duplicate_jobs(), 0, "{report}");
+    assert_eq!(report.keys_leaked(), 0, "{report}");
     assert_eq!(report.hangs(), 0, "{report}");
     assert_eq!(report.panics(), 0, "{report}");
     assert!(report.is_clean());

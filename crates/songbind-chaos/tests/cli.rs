@@ -29,6 +29,7 @@ fn a_clean_campaign_prints_every_figure_and_exits_zero() {
         "jobs ending with the right typed error",
         "wrong outcomes",
         "duplicate jobs created",
+        "keys leaked",
         "hangs past the timeout",
         "panics",
         "by fault",
@@ -38,6 +39,7 @@ fn a_clean_campaign_prints_every_figure_and_exits_zero() {
     }
     assert_eq!(figure(&stdout, "jobs run"), Some(4), "{stdout}");
     assert_eq!(figure(&stdout, "wrong outcomes"), Some(0), "{stdout}");
+    assert_eq!(figure(&stdout, "keys leaked"), Some(0), "{stdout}");
 }
 
 #[test]

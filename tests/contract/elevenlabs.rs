@@ -332,7 +332,7 @@ async fn a_prompt_over_the_spec_limit_cannot_be_built_and_one_at_the_limit_is_se
     let limit = songbind_elevenlabs::limits::COMPOSE_REQUEST_PROMPT;
     assert_eq!(limit.field, "prompt");
     let too_long = "é".repeat(4101);
-    assert!(too_long.parse::<types::ComposeRequestPrompt>().is_err());
+    assert!(too_long.parse::<types::Prompt>().is_err());
     assert!(
         serde_json::from_value::<types::ComposeRequest>(json!({ "prompt": too_long })).is_err()
     );
@@ -345,7 +345,7 @@ async fn a_prompt_over_the_spec_limit_cannot_be_built_and_one_at_the_limit_is_se
             .json_body_includes(json!({ "prompt": at_limit }).to_string());
         then.into_inner().status(200).body("audio");
     });
-    let prompt: types::ComposeRequestPrompt = at_limit.parse().expect("4100 characters");
+    let prompt: types::Prompt = at_limit.parse().expect("4100 characters");
     client(&server)
         .compose()
         .body(types::ComposeRequest::builder().prompt(prompt))

@@ -29,65 +29,11 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AudioRefChunk {
         pub range: TimeRange,
-        ///Id of the stored song (its `song-id`), 1-100 characters.
-        pub song_id: AudioRefChunkSongId,
+        pub song_id: SongId,
     }
     impl AudioRefChunk {
         pub fn builder() -> builder::AudioRefChunk {
             Default::default()
-        }
-    }
-    ///Id of the stored song (its `song-id`), 1-100 characters.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct AudioRefChunkSongId(::std::string::String);
-    impl ::std::ops::Deref for AudioRefChunkSongId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<AudioRefChunkSongId> for ::std::string::String {
-        fn from(value: AudioRefChunkSongId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for AudioRefChunkSongId {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 100usize {
-                return Err("longer than 100 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for AudioRefChunkSongId {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for AudioRefChunkSongId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for AudioRefChunkSongId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///Request body of `POST /v1/music/detailed`: `ComposeRequest` plus `with_timestamps`.
@@ -95,9 +41,8 @@ pub mod types {
     pub struct ComposeDetailedRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan: ::std::option::Option<AnyCompositionPlan>,
-        ///Id of a music finetune to generate with.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub finetune_id: ::std::option::Option<ComposeDetailedRequestFinetuneId>,
+        pub finetune_id: ::std::option::Option<FinetuneId>,
         ///Guarantee an instrumental song. Prompt mode only.
         #[serde(default)]
         pub force_instrumental: bool,
@@ -106,9 +51,8 @@ pub mod types {
         ///Length of the song in milliseconds (3000-600000). Prompt mode only.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub music_length_ms: ::std::option::Option<i64>,
-        ///Text prompt describing the song (at most 4100 characters). Cannot be used with `composition_plan`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub prompt: ::std::option::Option<ComposeDetailedRequestPrompt>,
+        pub prompt: ::std::option::Option<Prompt>,
         ///Plan mode with `music_v1` only (ignored for `music_v2`); keep each section's duration exactly.
         #[serde(default = "defaults::default_bool::<true>")]
         pub respect_sections_durations: bool,
@@ -147,114 +91,13 @@ pub mod types {
             Default::default()
         }
     }
-    ///Id of a music finetune to generate with.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ComposeDetailedRequestFinetuneId(::std::string::String);
-    impl ::std::ops::Deref for ComposeDetailedRequestFinetuneId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ComposeDetailedRequestFinetuneId> for ::std::string::String {
-        fn from(value: ComposeDetailedRequestFinetuneId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ComposeDetailedRequestFinetuneId {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 100usize {
-                return Err("longer than 100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ComposeDetailedRequestFinetuneId {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ComposeDetailedRequestFinetuneId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ComposeDetailedRequestFinetuneId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///Text prompt describing the song (at most 4100 characters). Cannot be used with `composition_plan`.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ComposeDetailedRequestPrompt(::std::string::String);
-    impl ::std::ops::Deref for ComposeDetailedRequestPrompt {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ComposeDetailedRequestPrompt> for ::std::string::String {
-        fn from(value: ComposeDetailedRequestPrompt) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ComposeDetailedRequestPrompt {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 4100usize {
-                return Err("longer than 4100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ComposeDetailedRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ComposeDetailedRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ComposeDetailedRequestPrompt {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///Request body of `POST /v1/music/detailed/stream`: `ComposeStreamRequest` plus `with_timestamps`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ComposeDetailedStreamRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan: ::std::option::Option<AnyCompositionPlan>,
-        ///Id of a music finetune to generate with.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub finetune_id: ::std::option::Option<ComposeDetailedStreamRequestFinetuneId>,
+        pub finetune_id: ::std::option::Option<FinetuneId>,
         ///Guarantee an instrumental song. Prompt mode only.
         #[serde(default)]
         pub force_instrumental: bool,
@@ -263,9 +106,8 @@ pub mod types {
         ///Length of the song in milliseconds (3000-600000). Prompt mode only.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub music_length_ms: ::std::option::Option<i64>,
-        ///Text prompt describing the song (at most 4100 characters). Cannot be used with `composition_plan`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub prompt: ::std::option::Option<ComposeDetailedStreamRequestPrompt>,
+        pub prompt: ::std::option::Option<Prompt>,
         ///Random seed (0-2147483647). Not allowed with `prompt`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub seed: ::std::option::Option<i64>,
@@ -281,114 +123,13 @@ pub mod types {
             Default::default()
         }
     }
-    ///Id of a music finetune to generate with.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ComposeDetailedStreamRequestFinetuneId(::std::string::String);
-    impl ::std::ops::Deref for ComposeDetailedStreamRequestFinetuneId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ComposeDetailedStreamRequestFinetuneId> for ::std::string::String {
-        fn from(value: ComposeDetailedStreamRequestFinetuneId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ComposeDetailedStreamRequestFinetuneId {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 100usize {
-                return Err("longer than 100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ComposeDetailedStreamRequestFinetuneId {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ComposeDetailedStreamRequestFinetuneId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ComposeDetailedStreamRequestFinetuneId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///Text prompt describing the song (at most 4100 characters). Cannot be used with `composition_plan`.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ComposeDetailedStreamRequestPrompt(::std::string::String);
-    impl ::std::ops::Deref for ComposeDetailedStreamRequestPrompt {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ComposeDetailedStreamRequestPrompt> for ::std::string::String {
-        fn from(value: ComposeDetailedStreamRequestPrompt) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ComposeDetailedStreamRequestPrompt {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 4100usize {
-                return Err("longer than 4100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ComposeDetailedStreamRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ComposeDetailedStreamRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ComposeDetailedStreamRequestPrompt {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///Request body of `POST /v1/music`. Send `prompt` or `composition_plan`, never both. A plan's format must match `model_id` (a `MusicPrompt` with `music_v1`, a `CompositionPlan` with `music_v2`).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ComposeRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan: ::std::option::Option<AnyCompositionPlan>,
-        ///Id of a music finetune to generate with.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub finetune_id: ::std::option::Option<ComposeRequestFinetuneId>,
+        pub finetune_id: ::std::option::Option<FinetuneId>,
         ///Guarantee an instrumental song (no vocals). Prompt mode only.
         #[serde(default)]
         pub force_instrumental: bool,
@@ -397,9 +138,8 @@ pub mod types {
         ///Length of the song in milliseconds (3000-600000). Prompt mode only; the model picks a length when it is not set.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub music_length_ms: ::std::option::Option<i64>,
-        ///Text prompt describing the song (at most 4100 characters). Cannot be used with `composition_plan`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub prompt: ::std::option::Option<ComposeRequestPrompt>,
+        pub prompt: ::std::option::Option<Prompt>,
         ///Plan mode with `music_v1` only (ignored for `music_v2`): true keeps each section's `duration_ms` exactly; false lets the model adjust them for quality and latency.
         #[serde(default = "defaults::default_bool::<true>")]
         pub respect_sections_durations: bool,
@@ -434,114 +174,13 @@ pub mod types {
             Default::default()
         }
     }
-    ///Id of a music finetune to generate with.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ComposeRequestFinetuneId(::std::string::String);
-    impl ::std::ops::Deref for ComposeRequestFinetuneId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ComposeRequestFinetuneId> for ::std::string::String {
-        fn from(value: ComposeRequestFinetuneId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ComposeRequestFinetuneId {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 100usize {
-                return Err("longer than 100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ComposeRequestFinetuneId {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ComposeRequestFinetuneId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ComposeRequestFinetuneId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///Text prompt describing the song (at most 4100 characters). Cannot be used with `composition_plan`.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ComposeRequestPrompt(::std::string::String);
-    impl ::std::ops::Deref for ComposeRequestPrompt {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ComposeRequestPrompt> for ::std::string::String {
-        fn from(value: ComposeRequestPrompt) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ComposeRequestPrompt {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 4100usize {
-                return Err("longer than 4100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ComposeRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ComposeRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ComposeRequestPrompt {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///Request body of `POST /v1/music/stream`: `ComposeRequest` without `respect_sections_durations` and `sign_with_c2pa`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct ComposeStreamRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan: ::std::option::Option<AnyCompositionPlan>,
-        ///Id of a music finetune to generate with.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub finetune_id: ::std::option::Option<ComposeStreamRequestFinetuneId>,
+        pub finetune_id: ::std::option::Option<FinetuneId>,
         ///Guarantee an instrumental song. Prompt mode only.
         #[serde(default)]
         pub force_instrumental: bool,
@@ -550,9 +189,8 @@ pub mod types {
         ///Length of the song in milliseconds (3000-600000). Prompt mode only.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub music_length_ms: ::std::option::Option<i64>,
-        ///Text prompt describing the song (at most 4100 characters). Cannot be used with `composition_plan`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub prompt: ::std::option::Option<ComposeStreamRequestPrompt>,
+        pub prompt: ::std::option::Option<Prompt>,
         ///Random seed (0-2147483647). Not allowed with `prompt`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub seed: ::std::option::Option<i64>,
@@ -563,106 +201,6 @@ pub mod types {
     impl ComposeStreamRequest {
         pub fn builder() -> builder::ComposeStreamRequest {
             Default::default()
-        }
-    }
-    ///Id of a music finetune to generate with.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ComposeStreamRequestFinetuneId(::std::string::String);
-    impl ::std::ops::Deref for ComposeStreamRequestFinetuneId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ComposeStreamRequestFinetuneId> for ::std::string::String {
-        fn from(value: ComposeStreamRequestFinetuneId) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ComposeStreamRequestFinetuneId {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 100usize {
-                return Err("longer than 100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ComposeStreamRequestFinetuneId {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ComposeStreamRequestFinetuneId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ComposeStreamRequestFinetuneId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///Text prompt describing the song (at most 4100 characters). Cannot be used with `composition_plan`.
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ComposeStreamRequestPrompt(::std::string::String);
-    impl ::std::ops::Deref for ComposeStreamRequestPrompt {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ComposeStreamRequestPrompt> for ::std::string::String {
-        fn from(value: ComposeStreamRequestPrompt) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for ComposeStreamRequestPrompt {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 4100usize {
-                return Err("longer than 4100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ComposeStreamRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ComposeStreamRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ComposeStreamRequestPrompt {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///One chunk of a v2 plan: a `GenerationChunk` (has `text`) or an `AudioRefChunk` (has `song_id` and `range`), told apart by their keys.
@@ -701,64 +239,13 @@ pub mod types {
         ///Length of the song in milliseconds (3000-600000); the model picks one when it is not set.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub music_length_ms: ::std::option::Option<i64>,
-        ///Text prompt describing the song (at most 4100 characters).
-        pub prompt: CreateCompositionPlanRequestPrompt,
+        pub prompt: Prompt,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub source_composition_plan: ::std::option::Option<AnyCompositionPlan>,
     }
     impl CreateCompositionPlanRequest {
         pub fn builder() -> builder::CreateCompositionPlanRequest {
             Default::default()
-        }
-    }
-    ///Text prompt describing the song (at most 4100 characters).
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CreateCompositionPlanRequestPrompt(::std::string::String);
-    impl ::std::ops::Deref for CreateCompositionPlanRequestPrompt {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CreateCompositionPlanRequestPrompt> for ::std::string::String {
-        fn from(value: CreateCompositionPlanRequestPrompt) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for CreateCompositionPlanRequestPrompt {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 4100usize {
-                return Err("longer than 4100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CreateCompositionPlanRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for CreateCompositionPlanRequestPrompt {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CreateCompositionPlanRequestPrompt {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///The JSON part of the `multipart/mixed` answer of `POST /v1/music/detailed` (wire keys are snake_case).
@@ -821,6 +308,56 @@ pub mod types {
     impl ::std::convert::From<StatusDetail> for ErrorDetail {
         fn from(value: StatusDetail) -> Self {
             Self::StatusDetail(value)
+        }
+    }
+    ///Id of a music finetune to generate with (at most 100 characters).
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct FinetuneId(::std::string::String);
+    impl ::std::ops::Deref for FinetuneId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<FinetuneId> for ::std::string::String {
+        fn from(value: FinetuneId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for FinetuneId {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FinetuneId {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for FinetuneId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FinetuneId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///A chunk the model generates.
@@ -1241,6 +778,56 @@ pub mod types {
             OutputFormat::Auto
         }
     }
+    ///Text prompt describing the song (at most 4100 characters). In the compose bodies it cannot be used with `composition_plan`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct Prompt(::std::string::String);
+    impl ::std::ops::Deref for Prompt {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<Prompt> for ::std::string::String {
+        fn from(value: Prompt) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for Prompt {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 4100usize {
+                return Err("longer than 4100 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Prompt {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Prompt {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Prompt {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///The suggestion that comes with a copyright refusal.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     pub struct RefusalData {
@@ -1262,30 +849,29 @@ pub mod types {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub negative_ranges: ::std::vec::Vec<TimeRange>,
         pub range: TimeRange,
-        ///Id of the stored song (its `song-id`), 1-100 characters.
-        pub song_id: SectionSourceSongId,
+        pub song_id: SongId,
     }
     impl SectionSource {
         pub fn builder() -> builder::SectionSource {
             Default::default()
         }
     }
-    ///Id of the stored song (its `song-id`), 1-100 characters.
+    ///Id of a stored song (the `song-id` of a generation made with `store_for_inpainting`), 1-100 characters.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
-    pub struct SectionSourceSongId(::std::string::String);
-    impl ::std::ops::Deref for SectionSourceSongId {
+    pub struct SongId(::std::string::String);
+    impl ::std::ops::Deref for SongId {
         type Target = ::std::string::String;
         fn deref(&self) -> &::std::string::String {
             &self.0
         }
     }
-    impl ::std::convert::From<SectionSourceSongId> for ::std::string::String {
-        fn from(value: SectionSourceSongId) -> Self {
+    impl ::std::convert::From<SongId> for ::std::string::String {
+        fn from(value: SongId) -> Self {
             value.0
         }
     }
-    impl ::std::str::FromStr for SectionSourceSongId {
+    impl ::std::str::FromStr for SongId {
         type Err = self::error::ConversionError;
         fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 100usize {
@@ -1297,13 +883,13 @@ pub mod types {
             Ok(Self(value.to_string()))
         }
     }
-    impl ::std::convert::TryFrom<&str> for SectionSourceSongId {
+    impl ::std::convert::TryFrom<&str> for SongId {
         type Error = self::error::ConversionError;
         fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
     }
-    impl ::std::convert::TryFrom<::std::string::String> for SectionSourceSongId {
+    impl ::std::convert::TryFrom<::std::string::String> for SongId {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -1311,7 +897,7 @@ pub mod types {
             value.parse()
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for SectionSourceSongId {
+    impl<'de> ::serde::Deserialize<'de> for SongId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -1563,7 +1149,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct AudioRefChunk {
             range: ::std::result::Result<super::TimeRange, ::std::string::String>,
-            song_id: ::std::result::Result<super::AudioRefChunkSongId, ::std::string::String>,
+            song_id: ::std::result::Result<super::SongId, ::std::string::String>,
         }
         impl ::std::default::Default for AudioRefChunk {
             fn default() -> Self {
@@ -1586,7 +1172,7 @@ pub mod types {
             }
             pub fn song_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::AudioRefChunkSongId>,
+                T: ::std::convert::TryInto<super::SongId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.song_id = value
@@ -1621,7 +1207,7 @@ pub mod types {
                 ::std::string::String,
             >,
             finetune_id: ::std::result::Result<
-                ::std::option::Option<super::ComposeDetailedRequestFinetuneId>,
+                ::std::option::Option<super::FinetuneId>,
                 ::std::string::String,
             >,
             force_instrumental: ::std::result::Result<bool, ::std::string::String>,
@@ -1631,10 +1217,8 @@ pub mod types {
             >,
             music_length_ms:
                 ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
-            prompt: ::std::result::Result<
-                ::std::option::Option<super::ComposeDetailedRequestPrompt>,
-                ::std::string::String,
-            >,
+            prompt:
+                ::std::result::Result<::std::option::Option<super::Prompt>, ::std::string::String>,
             respect_sections_durations: ::std::result::Result<bool, ::std::string::String>,
             seed: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             sign_with_c2pa: ::std::result::Result<bool, ::std::string::String>,
@@ -1671,9 +1255,7 @@ pub mod types {
             }
             pub fn finetune_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                        ::std::option::Option<super::ComposeDetailedRequestFinetuneId>,
-                    >,
+                T: ::std::convert::TryInto<::std::option::Option<super::FinetuneId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.finetune_id = value
@@ -1713,9 +1295,7 @@ pub mod types {
             }
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                        ::std::option::Option<super::ComposeDetailedRequestPrompt>,
-                    >,
+                T: ::std::convert::TryInto<::std::option::Option<super::Prompt>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.prompt = value
@@ -1818,7 +1398,7 @@ pub mod types {
                 ::std::string::String,
             >,
             finetune_id: ::std::result::Result<
-                ::std::option::Option<super::ComposeDetailedStreamRequestFinetuneId>,
+                ::std::option::Option<super::FinetuneId>,
                 ::std::string::String,
             >,
             force_instrumental: ::std::result::Result<bool, ::std::string::String>,
@@ -1828,10 +1408,8 @@ pub mod types {
             >,
             music_length_ms:
                 ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
-            prompt: ::std::result::Result<
-                ::std::option::Option<super::ComposeDetailedStreamRequestPrompt>,
-                ::std::string::String,
-            >,
+            prompt:
+                ::std::result::Result<::std::option::Option<super::Prompt>, ::std::string::String>,
             seed: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             store_for_inpainting: ::std::result::Result<bool, ::std::string::String>,
             with_timestamps: ::std::result::Result<bool, ::std::string::String>,
@@ -1864,9 +1442,7 @@ pub mod types {
             }
             pub fn finetune_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                        ::std::option::Option<super::ComposeDetailedStreamRequestFinetuneId>,
-                    >,
+                T: ::std::convert::TryInto<::std::option::Option<super::FinetuneId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.finetune_id = value
@@ -1906,9 +1482,7 @@ pub mod types {
             }
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                        ::std::option::Option<super::ComposeDetailedStreamRequestPrompt>,
-                    >,
+                T: ::std::convert::TryInto<::std::option::Option<super::Prompt>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.prompt = value
@@ -1987,7 +1561,7 @@ pub mod types {
                 ::std::string::String,
             >,
             finetune_id: ::std::result::Result<
-                ::std::option::Option<super::ComposeRequestFinetuneId>,
+                ::std::option::Option<super::FinetuneId>,
                 ::std::string::String,
             >,
             force_instrumental: ::std::result::Result<bool, ::std::string::String>,
@@ -1997,10 +1571,8 @@ pub mod types {
             >,
             music_length_ms:
                 ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
-            prompt: ::std::result::Result<
-                ::std::option::Option<super::ComposeRequestPrompt>,
-                ::std::string::String,
-            >,
+            prompt:
+                ::std::result::Result<::std::option::Option<super::Prompt>, ::std::string::String>,
             respect_sections_durations: ::std::result::Result<bool, ::std::string::String>,
             seed: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             sign_with_c2pa: ::std::result::Result<bool, ::std::string::String>,
@@ -2035,7 +1607,7 @@ pub mod types {
             }
             pub fn finetune_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ComposeRequestFinetuneId>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::FinetuneId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.finetune_id = value
@@ -2075,7 +1647,7 @@ pub mod types {
             }
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ComposeRequestPrompt>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::Prompt>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.prompt = value
@@ -2166,7 +1738,7 @@ pub mod types {
                 ::std::string::String,
             >,
             finetune_id: ::std::result::Result<
-                ::std::option::Option<super::ComposeStreamRequestFinetuneId>,
+                ::std::option::Option<super::FinetuneId>,
                 ::std::string::String,
             >,
             force_instrumental: ::std::result::Result<bool, ::std::string::String>,
@@ -2176,10 +1748,8 @@ pub mod types {
             >,
             music_length_ms:
                 ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
-            prompt: ::std::result::Result<
-                ::std::option::Option<super::ComposeStreamRequestPrompt>,
-                ::std::string::String,
-            >,
+            prompt:
+                ::std::result::Result<::std::option::Option<super::Prompt>, ::std::string::String>,
             seed: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
             store_for_inpainting: ::std::result::Result<bool, ::std::string::String>,
         }
@@ -2210,9 +1780,7 @@ pub mod types {
             }
             pub fn finetune_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                        ::std::option::Option<super::ComposeStreamRequestFinetuneId>,
-                    >,
+                T: ::std::convert::TryInto<::std::option::Option<super::FinetuneId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.finetune_id = value
@@ -2252,9 +1820,7 @@ pub mod types {
             }
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                        ::std::option::Option<super::ComposeStreamRequestPrompt>,
-                    >,
+                T: ::std::convert::TryInto<::std::option::Option<super::Prompt>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.prompt = value
@@ -2365,10 +1931,7 @@ pub mod types {
             >,
             music_length_ms:
                 ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
-            prompt: ::std::result::Result<
-                super::CreateCompositionPlanRequestPrompt,
-                ::std::string::String,
-            >,
+            prompt: ::std::result::Result<super::Prompt, ::std::string::String>,
             source_composition_plan: ::std::result::Result<
                 ::std::option::Option<super::AnyCompositionPlan>,
                 ::std::string::String,
@@ -2407,7 +1970,7 @@ pub mod types {
             }
             pub fn prompt<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::CreateCompositionPlanRequestPrompt>,
+                T: ::std::convert::TryInto<super::Prompt>,
                 T::Error: ::std::fmt::Display,
             {
                 self.prompt = value
@@ -2943,7 +2506,7 @@ pub mod types {
             negative_ranges:
                 ::std::result::Result<::std::vec::Vec<super::TimeRange>, ::std::string::String>,
             range: ::std::result::Result<super::TimeRange, ::std::string::String>,
-            song_id: ::std::result::Result<super::SectionSourceSongId, ::std::string::String>,
+            song_id: ::std::result::Result<super::SongId, ::std::string::String>,
         }
         impl ::std::default::Default for SectionSource {
             fn default() -> Self {
@@ -2977,7 +2540,7 @@ pub mod types {
             }
             pub fn song_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::SectionSourceSongId>,
+                T: ::std::convert::TryInto<super::SongId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.song_id = value

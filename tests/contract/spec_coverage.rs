@@ -4,7 +4,7 @@
 
 use songbind_contract_tests::Spec;
 
-/// Operations the generator leaves out (see `xtask/src/providers.rs`): the
+/// Operations the generator leaves out (`x-songbind-skip` in the spec): the
 /// contract test proves their generated form type instead of a client call.
 const NOT_GENERATED: &[(&str, &str, &str)] = &[
     ("musicgpt", "remix", "RemixForm"),

@@ -2,7 +2,7 @@
 //! what their error bodies look like.
 
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -25,19 +25,25 @@ impl Provider {
         Provider::MusicGpt,
     ];
 
-    /// The path prefix this provider is served under; its base URL is the
-    /// emulator's root URL followed by this prefix.
-    pub fn prefix(self) -> &'static str {
+    /// The provider's descriptor, generated from its spec: name, slug, auth
+    /// form.
+    pub fn info(self) -> songbind_transport::ProviderInfo {
         match self {
-            Provider::Soundverse => "/soundverse",
-            Provider::SoundPiece => "/soundpiece",
-            Provider::MusicGpt => "/musicgpt",
+            Provider::Soundverse => songbind_soundverse::PROVIDER,
+            Provider::SoundPiece => songbind_soundpiece::PROVIDER,
+            Provider::MusicGpt => songbind_musicgpt::PROVIDER,
         }
     }
 
-    /// Short lowercase name (`soundverse`, `soundpiece`, `musicgpt`).
+    /// The path prefix this provider is served under (`/<slug>`); its base
+    /// URL is the emulator's root URL followed by this prefix.
+    pub fn prefix(self) -> String {
+        format!("/{}", self.name())
+    }
+
+    /// The spec's slug (`soundverse`, `soundpiece`, `musicgpt`).
     pub fn name(self) -> &'static str {
-        &self.prefix()[1..]
+        self.info().slug
     }
 
     /// Parses a short name as printed by [`Provider::name`].
@@ -45,32 +51,31 @@ impl Provider {
         Self::ALL.into_iter().find(|p| p.name() == name)
     }
 
-    /// Checks the `Authorization` header in this provider's own form:
-    /// `Bearer <key>` for Soundverse and SoundPiece, the raw key for MusicGPT
-    /// (a `Bearer` prefix there is refused, since MusicGPT does not take it).
-    /// Returns the 401 answer when the header is missing or malformed.
+    /// Checks the key header in the auth form the spec gives
+    /// (`securitySchemes`): `Authorization: Bearer <key>`, or the raw key
+    /// (a `Bearer` prefix there is refused, since such a provider does not
+    /// take it). Returns the 401 answer when the header is missing or
+    /// malformed.
     pub(crate) fn auth_refusal(self, headers: &HeaderMap) -> Option<Response> {
+        let auth = self.info().auth;
         let value = headers
-            .get(header::AUTHORIZATION)
+            .get(auth.header_name())
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .trim();
-        let ok = match self {
-            Provider::Soundverse | Provider::SoundPiece => value
+        let ok = match auth {
+            songbind_transport::AuthScheme::Bearer => value
                 .strip_prefix("Bearer ")
                 .is_some_and(|key| !key.trim().is_empty()),
-            Provider::MusicGpt => !value.is_empty() && !value.starts_with("Bearer "),
+            _ => !value.is_empty() && !value.starts_with("Bearer "),
         };
         (!ok).then(|| {
-            self.error(
-                StatusCode::UNAUTHORIZED,
-                match self {
-                    Provider::MusicGpt => {
-                        "Missing or invalid API key (send `Authorization: <key>`)"
-                    }
-                    _ => "Missing or invalid API key (send `Authorization: Bearer <key>`)",
-                },
-            )
+            let form = auth.header_value("<key>");
+            let message = format!(
+                "Missing or invalid API key (send `{}: {form}`)",
+                header_title(auth)
+            );
+            self.error(StatusCode::UNAUTHORIZED, &message)
         })
     }
 
@@ -149,5 +154,15 @@ impl Provider {
             (_, 504) => "Upstream service temporarily unavailable",
             _ => "Temporarily unavailable: the request was not processed, please retry",
         }
+    }
+}
+
+/// The key header's name as the docs write it (`Authorization`, `xi-api-key`).
+fn header_title(auth: songbind_transport::AuthScheme) -> &'static str {
+    match auth {
+        songbind_transport::AuthScheme::Bearer | songbind_transport::AuthScheme::Raw => {
+            "Authorization"
+        }
+        songbind_transport::AuthScheme::Header(name) => name,
     }
 }

@@ -54,15 +54,15 @@ fn app(state: Arc<State>) -> Router {
     };
     Router::new()
         .nest(
-            Provider::Soundverse.prefix(),
+            &Provider::Soundverse.prefix(),
             provider(Provider::Soundverse, soundverse::router()),
         )
         .nest(
-            Provider::SoundPiece.prefix(),
+            &Provider::SoundPiece.prefix(),
             provider(Provider::SoundPiece, soundpiece::router()),
         )
         .nest(
-            Provider::MusicGpt.prefix(),
+            &Provider::MusicGpt.prefix(),
             provider(Provider::MusicGpt, musicgpt::router()),
         )
         .route("/files/{name}", get(files::serve))

@@ -416,15 +416,17 @@ impl Soundverse {
 
     /// Reads the stream until the song has a `message_id` (or fails), then
     /// hands the rest to a [`Job`]. A chunk that does not decode is skipped,
-    /// before the id as after it: the song goes on either way.
-    async fn job(&self, mut stream: SoundverseEventStream) -> Result<Job> {
-        let mut read = VecDeque::new();
+    /// before the id as after it: the song goes on either way. The job
+    /// events of the chunks read before the id are kept and come first.
+    async fn job(&self, stream: SoundverseEventStream) -> Result<Job> {
+        let mut follower = Follower::new(stream);
+        let mut read = Vec::new();
         let id = loop {
-            match stream.next().await {
+            match follower.stream.next().await {
                 Some(Ok(chunk)) => {
                     let id = chunk.message_id.clone();
                     let failed = matches!(chunk.event, SoundverseEvent::Failed { .. });
-                    read.push_back(Ok(chunk));
+                    read.extend(follower.events(Ok(chunk)));
                     if let Some(id) = id {
                         break Some(id);
                     }
@@ -442,18 +444,25 @@ impl Soundverse {
                 }
             }
         };
-        let chunks = stream::iter(read).chain(stream);
-        let job_id = id.clone().unwrap_or_default();
+        if let Some(id) = &id {
+            // A song complete before it was named still reports its name.
+            for event in &mut read {
+                if let Ok(JobEvent::Completed(output)) = event {
+                    output.id.clone_from(id);
+                }
+            }
+        }
         let job = Job::new(
             PROVIDER,
-            job_id.clone(),
+            id.clone().unwrap_or_default(),
             self.calls.redactor.clone(),
             Box::new(move |_poll_interval| {
-                let mut follower = Follower::new(job_id);
-                chunks
-                    .map(move |chunk| follower.events(chunk))
-                    .flat_map(stream::iter)
-                    .boxed()
+                let rest = stream::unfold(follower, |mut follower| async move {
+                    let chunk = follower.stream.next().await?;
+                    let events = follower.events(chunk);
+                    Some((stream::iter(events), follower))
+                });
+                stream::iter(read).chain(rest.flatten()).boxed()
             }),
         );
         Ok(match id {
@@ -468,22 +477,31 @@ fn submit_options() -> WaitOptions {
     WaitOptions::default().timeout(DEFAULT_SUBMIT_TIMEOUT)
 }
 
-/// Turns stream chunks into job events, tracking both versions.
+/// Turns stream chunks into job events. The song itself (both versions,
+/// title, completion) is tracked once, by the stream's [`SongProgress`]
+/// (`stream.progress()`, up to date with every chunk the stream yields);
+/// the follower only remembers what it has already reported.
 struct Follower {
+    stream: SoundverseEventStream,
+    /// The generation's id as last sent (empty before it is).
     id: String,
-    song: SongProgress,
     announced: [bool; 2],
     done: bool,
 }
 
 impl Follower {
-    fn new(id: String) -> Self {
+    fn new(stream: SoundverseEventStream) -> Self {
         Self {
-            id,
-            song: SongProgress::new(),
+            stream,
+            id: String::new(),
             announced: [false; 2],
             done: false,
         }
+    }
+
+    /// The song as the stream has tracked it so far.
+    fn song(&self) -> &SongProgress {
+        self.stream.progress()
     }
 
     fn events(&mut self, chunk: Result<SoundverseChunk>) -> Vec<Result<JobEvent>> {
@@ -499,7 +517,6 @@ impl Follower {
                 return vec![Err(error)];
             }
         };
-        self.song.apply(&chunk);
         if let Some(message_id) = &chunk.message_id {
             self.id.clone_from(message_id);
         }
@@ -542,16 +559,16 @@ impl Follower {
                 }
             }
         }
-        for (slot, version) in self.song.versions.iter().enumerate() {
+        for (slot, version) in self.stream.progress().versions.iter().enumerate() {
             if let (false, Some(url)) = (self.announced[slot], &version.audio_url) {
                 self.announced[slot] = true;
                 events.push(Ok(JobEvent::Output(self.output(version.version, url))));
             }
         }
-        if self.song.is_complete() {
+        if self.song().is_complete() {
             self.done = true;
             let outputs = self
-                .song
+                .song()
                 .versions
                 .iter()
                 .filter_map(|v| v.audio_url.as_ref().map(|url| self.output(v.version, url)))
@@ -567,8 +584,8 @@ impl Follower {
 
     fn output(&self, version: u32, url: &str) -> Output {
         Output {
-            title: self.song.song_name.clone(),
-            album_art: self.song.album_art.clone(),
+            title: self.song().song_name.clone(),
+            album_art: self.song().album_art.clone(),
             ..Output::new(url, Some(version))
         }
     }

@@ -103,14 +103,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::{EventStream, EventStreamError};
 use futures::{Stream, StreamExt, TryStreamExt};
 
 pub use event::{SoundverseChunk, SoundverseEvent};
 pub use progress::{SongProgress, SongVersion};
 
 use crate::error::{Error, ProviderName, Result};
-use framing::LineFramer;
+use framing::EventParser;
 
 /// Largest event [`StreamLimits::default`] accepts: 1 MiB, far above any
 /// documented chunk (the largest, with lyrics sections, is a few KiB).
@@ -147,7 +146,7 @@ impl Default for StreamLimits {
 /// Each item is one [`SoundverseChunk`] or an [`Error`]. The stream keeps a
 /// [`SongProgress`] up to date as it goes ([`SoundverseEventStream::progress`]).
 pub struct SoundverseEventStream {
-    events: EventStream<LineFramer>,
+    events: EventParser,
     song: SongProgress,
     finished: bool,
 }
@@ -175,11 +174,7 @@ impl SoundverseEventStream {
     {
         let source = Box::pin(bytes.map_err(Into::into));
         Self {
-            events: EventStream::new(LineFramer::new(
-                source,
-                limits.max_event_bytes,
-                limits.idle_timeout,
-            )),
+            events: EventParser::new(source, limits.max_event_bytes, limits.idle_timeout),
             song: SongProgress::new(),
             finished: false,
         }
@@ -252,20 +247,7 @@ impl Stream for SoundverseEventStream {
             let event = match Pin::new(&mut this.events).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(event))) => event,
-                Poll::Ready(Some(Err(EventStreamError::Transport(error)))) => {
-                    return this.fail(error);
-                }
-                Poll::Ready(Some(Err(EventStreamError::Utf8(error)))) => {
-                    return this.fail(Error::decode("Soundverse event stream", error, ""));
-                }
-                Poll::Ready(Some(Err(EventStreamError::Parser(error)))) => {
-                    let reason = format!("unreadable SSE line ({:?})", error.code);
-                    return this.fail(Error::decode(
-                        "Soundverse event stream",
-                        reason,
-                        &error.input,
-                    ));
-                }
+                Poll::Ready(Some(Err(error))) => return this.fail(error),
                 Poll::Ready(None) => {
                     this.finished = true;
                     if this.song.is_finished() {
@@ -281,13 +263,9 @@ impl Stream for SoundverseEventStream {
                 continue; // `data:` with nothing in it: a keepalive
             }
             return Poll::Ready(Some(
-                match SoundverseChunk::decode(&event.data, &event.event) {
-                    Ok(chunk) => {
-                        this.song.apply(&chunk);
-                        Ok(chunk)
-                    }
-                    Err(error) => Err(error),
-                },
+                SoundverseChunk::decode(&event.data, &event.name).inspect(|chunk| {
+                    this.song.apply(chunk);
+                }),
             ));
         }
     }

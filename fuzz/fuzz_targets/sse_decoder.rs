@@ -14,7 +14,7 @@
 //!
 //! * no item follows an error that ends the stream (every error but a chunk
 //!   that fails to decode), and the stream stays ended once it has ended;
-//! * every decoded chunk's `raw` is a JSON object;
+//! * every decoded chunk's `raw()` is a JSON object;
 //! * there are never more items than bytes (plus the closing error);
 //! * a stream that ends without an error has a finished song, and one that
 //!   ends with `StreamEndedEarly` has not;
@@ -67,7 +67,7 @@ fn decode(pieces: Vec<Bytes>, max_event_bytes: usize, body_len: usize) -> Run {
         match item {
             Ok(chunk) => {
                 assert!(
-                    chunk.raw.is_object(),
+                    chunk.raw().is_object(),
                     "chunk raw is not an object: {chunk:?}"
                 );
                 folded.apply(&chunk);

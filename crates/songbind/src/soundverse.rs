@@ -546,15 +546,11 @@ impl Follower {
             })),
             SoundverseEvent::LyricsSections { .. } => {}
             other => {
-                if let Some(stage) = stage_name(other, &chunk.raw) {
+                if let Some(stage) = stage_name(other, chunk.status.as_deref()) {
                     events.push(Ok(JobEvent::Stage {
                         stage,
                         progress: None,
-                        version: chunk
-                            .raw
-                            .get("version")
-                            .and_then(Value::as_u64)
-                            .map(|v| v as u32),
+                        version: chunk.version,
                     }));
                 }
             }
@@ -591,9 +587,9 @@ impl Follower {
     }
 }
 
-/// The stage name a job event reports for a chunk, if any.
-fn stage_name(event: &SoundverseEvent, raw: &Value) -> Option<String> {
-    let status = raw.get("status").and_then(Value::as_str);
+/// The stage name a job event reports for a chunk, if any (`status` is
+/// the chunk's `status` as sent).
+fn stage_name(event: &SoundverseEvent, status: Option<&str>) -> Option<String> {
     match event {
         SoundverseEvent::JobCreated { .. } => Some("job_created".to_owned()),
         SoundverseEvent::Completed { .. } => Some("completed".to_owned()),

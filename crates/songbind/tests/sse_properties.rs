@@ -285,8 +285,103 @@ fn soup() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(token, 0..400).prop_map(|tokens| tokens.concat())
 }
 
+/// The text of a JSON object of documented and unknown fields (each key
+/// once), each holding a value of the right type or a wrong one, valid JSON
+/// or not quite (a lone surrogate, a number out of range).
+fn chunk_text() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(vec![
+        "status",
+        "message_id",
+        "job_id",
+        "song_name",
+        "album_art",
+        "stream_url",
+        "audio_url",
+        "error",
+        "operation",
+        "chunkIndex",
+        "progress",
+        "version",
+        "isComplete",
+        "streaming_ready",
+        "lyrics_sections",
+        "extra",
+        "Status",
+    ]);
+    let value = prop::sample::select(vec![
+        "null",
+        "true",
+        "0",
+        "-3",
+        "250",
+        "1.5",
+        "-0",
+        "1e999",
+        "18446744073709551615",
+        "\"running\"",
+        "\"completed\"",
+        "\"failed\"",
+        "\"streaming\"",
+        "\"job_created\"",
+        "\"caf\\u00e9\"",
+        "\"\\ud800\"",
+        "\"  \"",
+        "[]",
+        "[{}]",
+        "[{\"a\": [1, null]}]",
+        "[1]",
+        "{}",
+        "{\"a\": {\"b\": [true, \"\\n\"]}}",
+    ]);
+    prop::collection::btree_map(key, value, 0..8).prop_map(|fields| {
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {v}"))
+            .collect();
+        format!("{{{}}}", fields.join(", "))
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The typed decoder reads each chunk in one pass, without a `Value`;
+    /// it accepts exactly the chunks that parse as a JSON value and then
+    /// as the generated `StreamChunk` (the former two-pass decoding), and
+    /// its typed fields and `raw()` say what that value says.
+    #[test]
+    fn typed_decoding_accepts_what_a_value_and_the_generated_chunk_accept(
+        text in chunk_text(),
+        name in prop::sample::select(vec!["", "message", "job_created"]),
+    ) {
+        use serde::Deserialize;
+        use songbind_soundverse::types::StreamChunk;
+
+        let reference = serde_json::from_str::<Value>(&text)
+            .ok()
+            .filter(Value::is_object)
+            .filter(|value| StreamChunk::deserialize(value).is_ok());
+        let decoded = SoundverseChunk::decode(&text, name);
+        prop_assert_eq!(decoded.is_ok(), reference.is_some(), "{}: {:?}", text, decoded);
+        if let (Ok(chunk), Some(value)) = (decoded, reference) {
+            let text_of = |key: &str| value.get(key).and_then(Value::as_str);
+            prop_assert_eq!(chunk.raw(), &value);
+            prop_assert_eq!(chunk.status.as_deref(), text_of("status"));
+            prop_assert_eq!(chunk.message_id.as_deref(), text_of("message_id"));
+            prop_assert_eq!(chunk.song_name.as_deref(), text_of("song_name"));
+            prop_assert_eq!(chunk.album_art.as_deref(), text_of("album_art"));
+            prop_assert_eq!(chunk.chunk_index, value.get("chunkIndex").and_then(Value::as_i64));
+            prop_assert_eq!(
+                chunk.progress,
+                value.get("progress").and_then(Value::as_i64).map(|p| p.clamp(0, 100) as u8)
+            );
+            prop_assert_eq!(
+                chunk.version,
+                value.get("version").and_then(Value::as_i64).and_then(|v| u32::try_from(v).ok())
+            );
+            prop_assert_eq!(chunk.is_complete, value.get("isComplete") == Some(&Value::Bool(true)));
+        }
+    }
 
     /// Cutting a valid stream anywhere, with any line-end style, a byte
     /// order mark, comments, field lines and multi-line data, decodes to
@@ -310,7 +405,7 @@ proptest! {
         prop_assert_eq!(&actual, &expected);
 
         // And the unsplit stream holds exactly the chunks that were written.
-        let decoded: Vec<Value> = expected.iter().filter_map(|item| item.as_ref().ok()).map(|c| c.raw.clone()).collect();
+        let decoded: Vec<Value> = expected.iter().filter_map(|item| item.as_ref().ok()).map(|c| c.raw().clone()).collect();
         let written: Vec<Value> = chunks.into_iter().map(|(chunk, _)| chunk).collect();
         prop_assert_eq!(decoded, written);
     }

@@ -263,7 +263,7 @@ impl Stream for SoundverseEventStream {
                 continue; // `data:` with nothing in it: a keepalive
             }
             return Poll::Ready(Some(
-                SoundverseChunk::decode(&event.data, &event.name).inspect(|chunk| {
+                SoundverseChunk::decode_owned(event.data, &event.name).inspect(|chunk| {
                     this.song.apply(chunk);
                 }),
             ));

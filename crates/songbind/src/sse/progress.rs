@@ -102,13 +102,12 @@ impl SongProgress {
 
     /// Folds one chunk in. Fields a chunk does not send keep their value.
     pub fn apply(&mut self, chunk: &SoundverseChunk) {
-        let text = |key: &str| chunk.raw.get(key).and_then(Value::as_str);
         set(&mut self.message_id, chunk.message_id.as_deref());
-        set(&mut self.song_name, text("song_name"));
-        set(&mut self.album_art, text("album_art"));
-        set(&mut self.status, text("status"));
-        if let Some(progress) = chunk.raw.get("progress").and_then(Value::as_i64) {
-            self.progress = u8::try_from(progress.clamp(0, 100)).ok();
+        set(&mut self.song_name, chunk.song_name.as_deref());
+        set(&mut self.album_art, chunk.album_art.as_deref());
+        set(&mut self.status, chunk.status.as_deref());
+        if chunk.progress.is_some() {
+            self.progress = chunk.progress;
         }
         self.provider_said_complete |= chunk.is_complete;
         match &chunk.event {

@@ -223,6 +223,13 @@ fn rule_of(schema: &Schema) -> Option<TokenStream> {
             let (min, max) = (opt_usize(*min_length), opt_usize(*max_length));
             Some(quote!(Rule::Length { min: #min, max: #max }))
         }
+        SchemaKind::Type(Type::Array(array)) => {
+            if array.min_items.is_none() && array.max_items.is_none() {
+                return None;
+            }
+            let (min, max) = (opt_usize(array.min_items), opt_usize(array.max_items));
+            Some(quote!(Rule::Items { min: #min, max: #max }))
+        }
         SchemaKind::Type(Type::Integer(integer)) => {
             if integer.minimum.is_none() && integer.maximum.is_none() {
                 return None;

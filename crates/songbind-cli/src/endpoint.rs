@@ -71,16 +71,15 @@ pub fn info(provider: ProviderName) -> songbind_transport::ProviderInfo {
         ProviderName::Soundverse => songbind_soundverse::PROVIDER,
         ProviderName::SoundPiece => songbind_soundpiece::PROVIDER,
         ProviderName::MusicGpt => songbind_musicgpt::PROVIDER,
+        ProviderName::ElevenLabs => songbind_elevenlabs::PROVIDER,
     }
 }
 
-/// The emulator's name for the provider.
-fn emulated(provider: ProviderName) -> Provider {
-    match provider {
-        ProviderName::Soundverse => Provider::Soundverse,
-        ProviderName::SoundPiece => Provider::SoundPiece,
-        ProviderName::MusicGpt => Provider::MusicGpt,
-    }
+/// The emulator's name for the provider (they share the spec's slug).
+fn emulated(provider: ProviderName) -> Result<Provider, Failure> {
+    Provider::from_name(provider.slug()).ok_or_else(|| {
+        Failure::Usage(format!("--mock: the emulator does not serve {provider} yet"))
+    })
 }
 
 /// Resolves the endpoint from the flags and the process environment,
@@ -108,7 +107,7 @@ async fn resolve_with(
             None => (Secret::from(MOCK_API_KEY), Origin::Mock),
         };
         return Ok(Endpoint {
-            base_url: emulator.base_url(emulated(provider)),
+            base_url: emulator.base_url(emulated(provider)?),
             base_url_origin: Origin::Mock,
             api_key,
             api_key_origin,

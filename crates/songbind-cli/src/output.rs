@@ -62,11 +62,7 @@ pub struct ReportOutput {
 
 /// The name a provider has on the command line and in the report.
 pub fn provider_name(provider: ProviderName) -> &'static str {
-    match provider {
-        ProviderName::Soundverse => "soundverse",
-        ProviderName::SoundPiece => "soundpiece",
-        ProviderName::MusicGpt => "musicgpt",
-    }
+    provider.slug()
 }
 
 impl Report {

@@ -3866,12 +3866,52 @@ pub mod limits {
         field: "model_id",
         rule: Rule::OneOf(&["music_v1", "music_v2"]),
     };
+    ///`MusicPrompt.positive_global_styles`, as the spec limits it.
+    pub const MUSIC_PROMPT_POSITIVE_GLOBAL_STYLES: Limit = Limit {
+        field: "positive_global_styles",
+        rule: Rule::Items {
+            min: None,
+            max: Some(50usize),
+        },
+    };
+    ///`MusicPrompt.negative_global_styles`, as the spec limits it.
+    pub const MUSIC_PROMPT_NEGATIVE_GLOBAL_STYLES: Limit = Limit {
+        field: "negative_global_styles",
+        rule: Rule::Items {
+            min: None,
+            max: Some(50usize),
+        },
+    };
+    ///`MusicPrompt.sections`, as the spec limits it.
+    pub const MUSIC_PROMPT_SECTIONS: Limit = Limit {
+        field: "sections",
+        rule: Rule::Items {
+            min: None,
+            max: Some(30usize),
+        },
+    };
     ///`SongSection.section_name`, as the spec limits it.
     pub const SONG_SECTION_SECTION_NAME: Limit = Limit {
         field: "section_name",
         rule: Rule::Length {
             min: Some(1usize),
             max: Some(100usize),
+        },
+    };
+    ///`SongSection.positive_local_styles`, as the spec limits it.
+    pub const SONG_SECTION_POSITIVE_LOCAL_STYLES: Limit = Limit {
+        field: "positive_local_styles",
+        rule: Rule::Items {
+            min: None,
+            max: Some(50usize),
+        },
+    };
+    ///`SongSection.negative_local_styles`, as the spec limits it.
+    pub const SONG_SECTION_NEGATIVE_LOCAL_STYLES: Limit = Limit {
+        field: "negative_local_styles",
+        rule: Rule::Items {
+            min: None,
+            max: Some(50usize),
         },
     };
     ///`SongSection.duration_ms`, as the spec limits it.
@@ -3882,12 +3922,36 @@ pub mod limits {
             max: Some(120000i64),
         },
     };
+    ///`SongSection.lines`, as the spec limits it.
+    pub const SONG_SECTION_LINES: Limit = Limit {
+        field: "lines",
+        rule: Rule::Items {
+            min: None,
+            max: Some(30usize),
+        },
+    };
     ///`SectionSource.song_id`, as the spec limits it.
     pub const SECTION_SOURCE_SONG_ID: Limit = Limit {
         field: "song_id",
         rule: Rule::Length {
             min: Some(1usize),
             max: Some(100usize),
+        },
+    };
+    ///`SectionSource.negative_ranges`, as the spec limits it.
+    pub const SECTION_SOURCE_NEGATIVE_RANGES: Limit = Limit {
+        field: "negative_ranges",
+        rule: Rule::Items {
+            min: None,
+            max: Some(10usize),
+        },
+    };
+    ///`CompositionPlan.chunks`, as the spec limits it.
+    pub const COMPOSITION_PLAN_CHUNKS: Limit = Limit {
+        field: "chunks",
+        rule: Rule::Items {
+            min: None,
+            max: Some(30usize),
         },
     };
     ///`GenerationChunk.text`, as the spec limits it.
@@ -3904,6 +3968,22 @@ pub mod limits {
         rule: Rule::Range {
             min: Some(3000i64),
             max: Some(120000i64),
+        },
+    };
+    ///`GenerationChunk.positive_styles`, as the spec limits it.
+    pub const GENERATION_CHUNK_POSITIVE_STYLES: Limit = Limit {
+        field: "positive_styles",
+        rule: Rule::Items {
+            min: None,
+            max: Some(50usize),
+        },
+    };
+    ///`GenerationChunk.negative_styles`, as the spec limits it.
+    pub const GENERATION_CHUNK_NEGATIVE_STYLES: Limit = Limit {
+        field: "negative_styles",
+        rule: Rule::Items {
+            min: None,
+            max: Some(50usize),
         },
     };
     ///`GenerationChunk.context_adherence`, as the spec limits it.

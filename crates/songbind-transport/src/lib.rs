@@ -111,13 +111,22 @@ pub enum Rule {
     },
     /// One of these values.
     OneOf(&'static [&'static str]),
+    /// A number of items in a list.
+    Items {
+        /// Fewest items, if bounded.
+        min: Option<usize>,
+        /// Most items, if bounded.
+        max: Option<usize>,
+    },
 }
 
 impl Limit {
     /// The most characters (a length limit) or the largest value (a range).
     pub const fn max(&self) -> Option<i64> {
         match self.rule {
-            Rule::Length { max: Some(max), .. } => Some(max as i64),
+            Rule::Length { max: Some(max), .. } | Rule::Items { max: Some(max), .. } => {
+                Some(max as i64)
+            }
             Rule::Range { max, .. } => max,
             _ => None,
         }
@@ -126,7 +135,9 @@ impl Limit {
     /// The fewest characters (a length limit) or the smallest value (a range).
     pub const fn min(&self) -> Option<i64> {
         match self.rule {
-            Rule::Length { min: Some(min), .. } => Some(min as i64),
+            Rule::Length { min: Some(min), .. } | Rule::Items { min: Some(min), .. } => {
+                Some(min as i64)
+            }
             Rule::Range { min, .. } => min,
             _ => None,
         }
@@ -157,6 +168,24 @@ impl Limit {
                 (None, None) => "any number".to_owned(),
             },
             Rule::OneOf(values) => format!("one of {}", values.join(", ")),
+            Rule::Items { min, max } => match (min.filter(|m| *m > 0), max) {
+                (Some(min), Some(max)) => format!("{min} to {max} items"),
+                (None, Some(max)) => format!("at most {max} items"),
+                (Some(min), None) => format!("at least {min} items"),
+                (None, None) => "any number of items".to_owned(),
+            },
+        }
+    }
+
+    /// Checks how many items a list holds against an items limit.
+    pub fn check_count(&self, count: usize) -> Result<(), String> {
+        match self.rule {
+            Rule::Items { min, max }
+                if min.is_some_and(|min| count < min) || max.is_some_and(|max| count > max) =>
+            {
+                Err(format!("must hold {} (got {count})", self.describe()))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -182,7 +211,7 @@ impl Limit {
                 Ok(number) => self.check_number(number),
                 Err(_) => Err(format!("must be a whole number {}", self.describe())),
             },
-            Rule::OneOf(_) => Ok(()),
+            Rule::OneOf(_) | Rule::Items { .. } => Ok(()),
         }
     }
 

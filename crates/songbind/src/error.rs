@@ -31,6 +31,23 @@ pub enum ProviderName {
     /// MusicGPT (`api.musicgpt.com`).
     #[serde(rename = "musicgpt")]
     MusicGpt,
+    /// ElevenLabs Music (`api.elevenlabs.io`).
+    #[serde(rename = "elevenlabs")]
+    ElevenLabs,
+}
+
+impl ProviderName {
+    /// The provider's slug: its spec's file name, its crate's suffix, the
+    /// CLI's subcommand (`soundverse`, `soundpiece`, `musicgpt`,
+    /// `elevenlabs`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            ProviderName::Soundverse => "soundverse",
+            ProviderName::SoundPiece => "soundpiece",
+            ProviderName::MusicGpt => "musicgpt",
+            ProviderName::ElevenLabs => "elevenlabs",
+        }
+    }
 }
 
 impl fmt::Display for ProviderName {
@@ -39,6 +56,7 @@ impl fmt::Display for ProviderName {
             ProviderName::Soundverse => "Soundverse",
             ProviderName::SoundPiece => "SoundPiece",
             ProviderName::MusicGpt => "MusicGPT",
+            ProviderName::ElevenLabs => "ElevenLabs",
         })
     }
 }
@@ -70,6 +88,19 @@ pub struct Answer {
     pub body: String,
     /// The wait the provider asked for with `Retry-After`, if it did.
     pub retry_after: Option<Duration>,
+}
+
+/// What a provider suggests instead of content it refused (ElevenLabs'
+/// copyright guard): send the request again with it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Suggestion {
+    /// A prompt to use instead (`detail.data.prompt_suggestion`).
+    Prompt(String),
+    /// A composition plan to use instead
+    /// (`detail.data.composition_plan_suggestion`), as the provider sent it.
+    Plan(Value),
 }
 
 /// How to find a job again after a failure that came once its create was
@@ -128,13 +159,17 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
     },
-    /// The provider rejected the content (for example NSFW lyrics).
-    #[error("{provider} rejected the content: {message}")]
+    /// The provider rejected the content (for example NSFW lyrics, or a
+    /// prompt that names an artist), with what it suggests instead if it
+    /// did.
+    #[error("{provider} rejected the content: {message}{}", fmt_suggestion(.suggestion))]
     ContentRejected {
         /// Which provider.
         provider: ProviderName,
         /// The provider's own message.
         message: String,
+        /// What the provider suggests instead, if anything.
+        suggestion: Option<Suggestion>,
         /// The answer itself.
         answer: Box<Answer>,
     },
@@ -302,6 +337,14 @@ fn fmt_retry_after(retry_after: Option<Duration>) -> String {
     retry_after.map_or_else(String::new, |d| format!(" (retry after {}s)", d.as_secs()))
 }
 
+fn fmt_suggestion(suggestion: &Option<Suggestion>) -> String {
+    match suggestion {
+        Some(Suggestion::Prompt(prompt)) => format!(" (suggested prompt: {prompt})"),
+        Some(Suggestion::Plan(_)) => " (a composition plan is suggested instead)".to_owned(),
+        None => String::new(),
+    }
+}
+
 fn fmt_fields(fields: &[FieldIssue]) -> String {
     if fields.is_empty() {
         return String::new();
@@ -402,7 +445,12 @@ impl Error {
 
     /// A decode error for `what`, keeping (a bounded part of) the raw text.
     #[cfg_attr(
-        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        not(any(
+            feature = "soundverse",
+            feature = "soundpiece",
+            feature = "musicgpt",
+            feature = "elevenlabs"
+        )),
         allow(dead_code)
     )]
     pub(crate) fn decode(what: impl Into<String>, reason: impl fmt::Display, raw: &str) -> Self {
@@ -439,6 +487,7 @@ impl Error {
     ) -> Self {
         let json: Option<Value> = serde_json::from_str(body).ok();
         let (message, fields) = json.as_ref().map(read_body).unwrap_or_default();
+        let refusal = json.as_ref().and_then(|json| refusal(provider, json));
         let message = if message.trim().is_empty() {
             let excerpt = one_line_excerpt(body);
             match status.canonical_reason() {
@@ -462,6 +511,14 @@ impl Error {
         } else {
             None
         };
+        if let (400..=499, Some(suggestion)) = (code, refusal) {
+            return Error::ContentRejected {
+                provider,
+                message,
+                suggestion,
+                answer,
+            };
+        }
         match (code, documented) {
             (401 | 403, _) => Error::Unauthorized {
                 provider,
@@ -498,6 +555,7 @@ impl Error {
             (_, Some(Documented::Content)) => Error::ContentRejected {
                 provider,
                 message,
+                suggestion: None,
                 answer,
             },
             (400 | 422, None) => Error::InvalidRequest {
@@ -556,6 +614,30 @@ fn documented_kind(provider: ProviderName, message: &str) -> Option<Documented> 
         .map(|(_, kind)| *kind)
 }
 
+/// A documented content refusal: ElevenLabs' copyright guard answers
+/// `{"detail": {"status": "bad_prompt" | "bad_composition_plan", "message",
+/// "data": {"prompt_suggestion" | "composition_plan_suggestion"}}}`.
+/// `Some(None)` is a refusal without a suggestion.
+fn refusal(provider: ProviderName, json: &Value) -> Option<Option<Suggestion>> {
+    if provider != ProviderName::ElevenLabs {
+        return None;
+    }
+    let detail = json.get("detail")?;
+    let data = detail.get("data");
+    let suggestion = |key: &str| data.and_then(|d| d.get(key)).filter(|v| !v.is_null());
+    match detail.get("status")?.as_str()? {
+        "bad_prompt" => Some(
+            suggestion("prompt_suggestion")
+                .and_then(Value::as_str)
+                .map(|p| Suggestion::Prompt(p.to_owned())),
+        ),
+        "bad_composition_plan" => {
+            Some(suggestion("composition_plan_suggestion").map(|p| Suggestion::Plan(p.clone())))
+        }
+        _ => None,
+    }
+}
+
 /// The start of a body that holds no documented message, on one line and at
 /// most 200 characters: a proxy's HTML page or a plain-text answer.
 fn one_line_excerpt(body: &str) -> String {
@@ -571,6 +653,17 @@ fn read_body(json: &Value) -> (String, Vec<FieldIssue>) {
     let text = |key: &str| json.get(key).and_then(Value::as_str).map(str::to_owned);
     match json.get("detail") {
         Some(Value::String(detail)) => (detail.clone(), Vec::new()),
+        // ElevenLabs: {"detail": {"status", "message", ...}}.
+        Some(Value::Object(detail)) => {
+            let message = detail.get("message").and_then(Value::as_str);
+            let status = detail.get("status").and_then(Value::as_str);
+            let text = match (message, status) {
+                (Some(message), Some(status)) => format!("{message} ({status})"),
+                (Some(text), None) | (None, Some(text)) => text.to_owned(),
+                (None, None) => String::new(),
+            };
+            (text, Vec::new())
+        }
         Some(Value::Array(items)) => {
             let fields: Vec<FieldIssue> = items
                 .iter()
@@ -616,7 +709,12 @@ fn read_body(json: &Value) -> (String, Vec<FieldIssue>) {
 /// through [`Error::from_response`]; transport failures stay
 /// [`Error::Transport`] so retry classification can tell a connection that
 /// never opened from one that broke.
-#[cfg(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt"))]
+#[cfg(any(
+    feature = "soundverse",
+    feature = "soundpiece",
+    feature = "musicgpt",
+    feature = "elevenlabs"
+))]
 pub(crate) async fn from_generated<E: serde::Serialize>(
     provider: ProviderName,
     error: progenitor_client::Error<E>,

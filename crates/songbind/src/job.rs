@@ -46,6 +46,18 @@ pub struct Output {
     pub expires_at: Option<String>,
 }
 
+impl JobEvent {
+    /// A stage with neither progress nor version.
+    #[cfg_attr(not(feature = "elevenlabs"), allow(dead_code))]
+    pub(crate) fn stage(name: &str) -> Self {
+        JobEvent::Stage {
+            stage: name.to_owned(),
+            progress: None,
+            version: None,
+        }
+    }
+}
+
 impl Output {
     /// An output with only a URL and a version.
     pub fn new(url: impl Into<String>, version: Option<u32>) -> Self {
@@ -168,7 +180,12 @@ impl std::fmt::Debug for Job {
 
 impl Job {
     #[cfg_attr(
-        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        not(any(
+            feature = "soundverse",
+            feature = "soundpiece",
+            feature = "musicgpt",
+            feature = "elevenlabs"
+        )),
         allow(dead_code)
     )]
     pub(crate) fn new(
@@ -190,7 +207,12 @@ impl Job {
     /// Every error the job's events end with names `resume` (the job
     /// exists, and this finds it again).
     #[cfg_attr(
-        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        not(any(
+            feature = "soundverse",
+            feature = "soundpiece",
+            feature = "musicgpt",
+            feature = "elevenlabs"
+        )),
         allow(dead_code)
     )]
     pub(crate) fn resumable(mut self, resume: ResumeWith) -> Self {
@@ -368,4 +390,29 @@ impl Stream for Bounded {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// The events of a job that is one piece of `work` (ElevenLabs: one
+/// request answering the audio): those it emits as it goes, then those it
+/// ends with (or its error), in that order.
+#[cfg_attr(not(feature = "elevenlabs"), allow(dead_code))]
+pub(crate) fn work_events<F, Fut>(work: F) -> futures::stream::BoxStream<'static, Result<JobEvent>>
+where
+    F: FnOnce(Box<dyn FnMut(Result<JobEvent>) + Send>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<JobEvent>>> + Send + 'static,
+{
+    let (sender, receiver) = futures::channel::mpsc::unbounded();
+    // Drives `work`, sending everything through the channel: one order.
+    let driver = futures::stream::once(async move {
+        let early = sender.clone();
+        let ended = work(Box::new(move |event| drop(early.unbounded_send(event)))).await;
+        match ended {
+            Ok(events) => events
+                .into_iter()
+                .for_each(|e| drop(sender.unbounded_send(Ok(e)))),
+            Err(error) => drop(sender.unbounded_send(Err(error))),
+        }
+    })
+    .filter_map(|()| async { None });
+    futures::stream::select(receiver, driver).boxed()
 }

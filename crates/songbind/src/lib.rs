@@ -128,9 +128,13 @@ pub struct ReadmeDoctests;
 
 mod client;
 pub mod download;
+#[cfg(feature = "elevenlabs")]
+pub mod elevenlabs;
 pub mod error;
 pub mod job;
 pub mod lyrics;
+#[cfg(feature = "elevenlabs")]
+mod multipart;
 #[cfg(feature = "musicgpt")]
 pub mod musicgpt;
 #[cfg(any(feature = "soundpiece", feature = "musicgpt"))]
@@ -150,7 +154,7 @@ pub mod validate;
 pub mod webhook;
 
 pub use download::Downloader;
-pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith};
+pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith, Suggestion};
 pub use job::{Job, JobEvent, JobOutput, Output, WaitOptions};
 pub use retry::{Repeatable, RetryPolicy};
 pub use secret::Secret;

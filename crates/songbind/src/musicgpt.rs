@@ -132,7 +132,6 @@ pub struct MusicGpt {
 crate::client::provider_client!(MusicGpt, songbind_musicgpt, PROVIDER);
 
 impl MusicGpt {
-
     /// Submits a remix (multipart upload). Retried only on 429/503 and on
     /// connections that never opened: a create is not idempotent.
     pub async fn submit_remix(&self, request: &RemixRequest) -> Result<Job> {

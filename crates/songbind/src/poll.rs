@@ -118,8 +118,8 @@ impl<S: StatusSource> Engine<S> {
         }
         for output in status.outputs {
             let version = output.version.unwrap_or(1);
-            if !self.outputs.contains_key(&version) {
-                self.outputs.insert(version, output.clone());
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.outputs.entry(version) {
+                slot.insert(output.clone());
                 events.push(Ok(JobEvent::Output(output)));
             }
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use crate::error::{Answer, Error};
+use crate::error::{Answer, Error, Suggestion};
 use crate::job::JobEvent;
 use crate::secret::Secret;
 
@@ -117,9 +117,6 @@ impl Redactor {
             | Error::InsufficientCredits {
                 message, answer, ..
             }
-            | Error::ContentRejected {
-                message, answer, ..
-            }
             | Error::Unauthorized {
                 message, answer, ..
             }
@@ -133,6 +130,18 @@ impl Redactor {
                 message, answer, ..
             } => {
                 self.scrub(message);
+                self.scrub_answer(answer);
+            }
+            Error::ContentRejected {
+                message,
+                suggestion,
+                answer,
+                ..
+            } => {
+                self.scrub(message);
+                if let Some(Suggestion::Prompt(prompt)) = suggestion {
+                    self.scrub(prompt);
+                }
                 self.scrub_answer(answer);
             }
             Error::InvalidRequest {

@@ -141,7 +141,12 @@ pub(crate) struct Calls {
 }
 
 #[cfg_attr(
-    not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+    not(any(
+        feature = "soundverse",
+        feature = "soundpiece",
+        feature = "musicgpt",
+        feature = "elevenlabs"
+    )),
     allow(dead_code)
 )]
 impl Calls {
@@ -168,8 +173,71 @@ impl Calls {
 
     /// Sends a generated-client request under the policy, mapping its errors
     /// to [`Error`] so they can be classified (and returned) like any other.
-    #[cfg(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt"))]
+    #[cfg(any(
+        feature = "soundverse",
+        feature = "soundpiece",
+        feature = "musicgpt",
+        feature = "elevenlabs"
+    ))]
     pub(crate) async fn generated<T, E, F, Fut>(&self, repeatable: Repeatable, send: F) -> Result<T>
+    where
+        E: serde::Serialize,
+        F: Fn() -> Fut,
+        Fut: Future<
+            Output = std::result::Result<
+                progenitor_client::ResponseValue<T>,
+                progenitor_client::Error<E>,
+            >,
+        >,
+    {
+        Ok(self
+            .generated_response(repeatable, send)
+            .await?
+            .into_inner())
+    }
+
+    /// Sends a request the generator cannot express (`build` makes it
+    /// afresh for each attempt) under the policy; an error answer becomes
+    /// the [`Error`] its status says, whatever its body.
+    #[cfg(feature = "elevenlabs")]
+    pub(crate) async fn raw<F>(&self, repeatable: Repeatable, build: F) -> Result<reqwest::Response>
+    where
+        F: Fn() -> reqwest::RequestBuilder,
+    {
+        self.run(repeatable, |_| async {
+            let (http, request) = build().build_split();
+            let request = request.map_err(Error::Transport)?;
+            let response = http.execute(request).await.map_err(Error::Transport)?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let (status, headers) = (response.status(), response.headers().clone());
+            let mut body = Vec::new();
+            let mut stream = response.bytes_stream();
+            while let Some(piece) = futures::StreamExt::next(&mut stream).await {
+                body.extend_from_slice(&piece.map_err(Error::Transport)?);
+                if body.len() >= songbind_transport::ERROR_BODY_LIMIT {
+                    break; // an error page is read only so far
+                }
+            }
+            let text = String::from_utf8_lossy(&body);
+            Err(Error::from_response(self.provider, status, &headers, &text))
+        })
+        .await
+    }
+
+    /// [`Calls::generated`], keeping the answer's status and headers.
+    #[cfg(any(
+        feature = "soundverse",
+        feature = "soundpiece",
+        feature = "musicgpt",
+        feature = "elevenlabs"
+    ))]
+    pub(crate) async fn generated_response<T, E, F, Fut>(
+        &self,
+        repeatable: Repeatable,
+        send: F,
+    ) -> Result<progenitor_client::ResponseValue<T>>
     where
         E: serde::Serialize,
         F: Fn() -> Fut,
@@ -182,7 +250,7 @@ impl Calls {
     {
         self.run(repeatable, |_| async {
             match send().await {
-                Ok(response) => Ok(response.into_inner()),
+                Ok(response) => Ok(response),
                 Err(error) => Err(crate::error::from_generated(self.provider, error).await),
             }
         })

@@ -136,7 +136,6 @@ pub struct SoundPiece {
 crate::client::provider_client!(SoundPiece, songbind_soundpiece, PROVIDER);
 
 impl SoundPiece {
-
     /// Submits a remix. Retries (408, 429, 5xx, lost connections) reuse one
     /// idempotency key, so at most one operation is created. Once the `PUT`
     /// was sent, every error is [`Error::AfterCreate`] naming that key

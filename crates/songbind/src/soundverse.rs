@@ -9,15 +9,15 @@
 //! broke after the request went out (the song may exist; look it up with
 //! [`Soundverse::status`]).
 
+/// The typed event stream and its parts, named without the provider prefix.
+pub use crate::sse::{
+    SoundverseChunk as Chunk, SoundverseEvent as Event, SoundverseEventStream as EventStream,
+};
 /// The generated client crate (`songbind-soundverse`), for calls this module
 /// does not wrap: `api::Client`, `api::types`.
 pub use songbind_soundverse as api;
 /// The spec's limits and production base URL.
 pub use songbind_soundverse::{DEFAULT_BASE_URL, limits};
-/// The typed event stream and its parts, named without the provider prefix.
-pub use crate::sse::{
-    SoundverseChunk as Chunk, SoundverseEvent as Event, SoundverseEventStream as EventStream,
-};
 
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value};
@@ -34,7 +34,6 @@ use crate::sse::{
 use crate::validate::{self, UrlRule};
 
 const PROVIDER: ProviderName = ProviderName::Soundverse;
-
 
 /// How long a `submit_*` call waits for the stream to name the song
 /// (`message_id`) unless told otherwise: keepalives alone never end it.

@@ -50,7 +50,9 @@ pub fn length(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
 /// copied by hand, and the generated types check on the way what the spec
 /// lets them check (a refusal there names the request's field).
 #[cfg_attr(not(feature = "soundverse"), allow(dead_code))]
-pub(crate) fn to_wire<T: serde::de::DeserializeOwned>(request: &impl serde::Serialize) -> Result<T> {
+pub(crate) fn to_wire<T: serde::de::DeserializeOwned>(
+    request: &impl serde::Serialize,
+) -> Result<T> {
     serde_json::to_value(request)
         .and_then(serde_json::from_value)
         .map_err(|e| Error::validation("request", e.to_string()))

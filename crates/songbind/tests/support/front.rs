@@ -25,7 +25,7 @@ pub enum Step {
     /// Never answer (the connection stays open until the client goes).
     Silent,
     /// Answer `status` with `content_type` and `body` (use `{auth}` in the
-    /// body to echo the request's Authorization header).
+    /// body to echo the request's key header: Authorization or xi-api-key).
     Echo {
         status: u16,
         content_type: &'static str,
@@ -138,7 +138,11 @@ async fn serve(
             content_type,
             body,
         } => {
-            let body = body.replace("{auth}", request.header("authorization").unwrap_or(""));
+            let key = request
+                .header("authorization")
+                .or_else(|| request.header("xi-api-key"))
+                .unwrap_or("");
+            let body = body.replace("{auth}", key);
             let raw = format!(
                 "HTTP/1.1 {status} Whatever\r\ncontent-type: {content_type}\r\n\
                  content-length: {}\r\nconnection: close\r\n\r\n{body}",

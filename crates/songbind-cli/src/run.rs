@@ -537,7 +537,7 @@ async fn follow(
                 stage,
                 progress: percent,
                 version,
-            } => progress.stage(&stage, percent, version),
+            } => progress.stage(stage.as_str(), percent, version),
             JobEvent::StreamReady { version, url } => {
                 progress.stream_ready(version, &url);
                 stream_urls.insert(version, url);

@@ -31,7 +31,7 @@ pub use songbind_elevenlabs::types::{
 pub use songbind_elevenlabs::{DEFAULT_BASE_URL, limits};
 
 use crate::error::{Error, ProviderName, Result, Suggestion};
-use crate::job::{Job, JobEvent, JobOutput, Output};
+use crate::job::{Job, JobEvent, JobOutput, Output, Stage};
 use crate::retry::{Calls, Repeatable};
 use crate::validate::{self, limit, limit_number};
 
@@ -388,7 +388,7 @@ impl ElevenLabs {
         request.validate()?;
         let (this, path) = (self.clone(), path.into());
         let events = crate::job::work_events(move |mut emit| async move {
-            emit(Ok(JobEvent::stage("composing")));
+            emit(Ok(JobEvent::stage(Stage::Composing)));
             let mut file = tokio::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -399,7 +399,7 @@ impl ElevenLabs {
             let composed = this
                 .compose_to(&request, &mut file, |_| {
                     if !std::mem::replace(&mut announced, true) {
-                        emit(Ok(JobEvent::stage("streaming audio")));
+                        emit(Ok(JobEvent::stage(Stage::StreamingAudio)));
                     }
                 })
                 .await?;

@@ -49,9 +49,9 @@ pub struct Output {
 impl JobEvent {
     /// A stage with neither progress nor version.
     #[cfg_attr(not(feature = "elevenlabs"), allow(dead_code))]
-    pub(crate) fn stage(name: &str) -> Self {
+    pub(crate) fn stage(stage: Stage) -> Self {
         JobEvent::Stage {
-            stage: name.to_owned(),
+            stage,
             progress: None,
             version: None,
         }
@@ -84,15 +84,101 @@ pub struct JobOutput {
     pub outputs: Vec<Output>,
 }
 
+/// A stage a job went through, one open enum for every provider: the
+/// stages providers share are typed (each provider's own spellings map to
+/// them: `IN_QUEUE` and `PENDING` are [`Stage::Queued`], SoundPiece's
+/// `ready` is [`Stage::Completed`]), any other is kept as the provider
+/// named it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
+#[non_exhaustive]
+pub enum Stage {
+    /// The job exists (Soundverse v7's `job_created`).
+    Created,
+    /// The request was checked (Soundverse's `validated`).
+    Validated,
+    /// Waiting for its turn (`queued`, `IN_QUEUE`, `PENDING`).
+    Queued,
+    /// Starting (`starting`).
+    Starting,
+    /// Running (`running`).
+    Running,
+    /// Being worked on (`processing`, `PROCESSING`).
+    Processing,
+    /// Streaming while it is finished (Soundverse's `streaming`).
+    Streaming,
+    /// The outputs are being stored (`uploading`).
+    Uploading,
+    /// The song is being composed (ElevenLabs).
+    Composing,
+    /// The audio is arriving (ElevenLabs).
+    StreamingAudio,
+    /// Done (`completed`, `COMPLETED`, SoundPiece's `ready`).
+    Completed,
+    /// Any other stage, as the provider named it.
+    Other(String),
+}
+
+impl Stage {
+    /// The stage a provider's own name means (case and `_`/space ignored).
+    pub fn from_provider(name: &str) -> Self {
+        match name.trim().to_ascii_lowercase().replace(' ', "_").as_str() {
+            "job_created" | "created" => Stage::Created,
+            "validated" => Stage::Validated,
+            "queued" | "in_queue" | "pending" => Stage::Queued,
+            "starting" => Stage::Starting,
+            "running" => Stage::Running,
+            "processing" => Stage::Processing,
+            "streaming" => Stage::Streaming,
+            "uploading" => Stage::Uploading,
+            "composing" => Stage::Composing,
+            "streaming_audio" => Stage::StreamingAudio,
+            "completed" | "ready" => Stage::Completed,
+            _ => Stage::Other(name.to_owned()),
+        }
+    }
+
+    /// The stage's name: `queued`, `streaming audio`, ..., or the
+    /// provider's own for [`Stage::Other`].
+    pub fn as_str(&self) -> &str {
+        match self {
+            Stage::Created => "created",
+            Stage::Validated => "validated",
+            Stage::Queued => "queued",
+            Stage::Starting => "starting",
+            Stage::Running => "running",
+            Stage::Processing => "processing",
+            Stage::Streaming => "streaming",
+            Stage::Uploading => "uploading",
+            Stage::Composing => "composing",
+            Stage::StreamingAudio => "streaming audio",
+            Stage::Completed => "completed",
+            Stage::Other(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Stage> for String {
+    fn from(stage: Stage) -> Self {
+        stage.as_str().to_owned()
+    }
+}
+
 /// Something that happened to a job.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum JobEvent {
-    /// The job moved to a stage (the provider's own name for it), with
+    /// The job moved to a stage, with
     /// progress in percent where the provider reports it.
     Stage {
-        /// The provider's stage or status name, e.g. `running`, `processing`, `IN_QUEUE`.
-        stage: String,
+        /// The stage (the provider's own name kept in [`Stage::Other`]).
+        stage: Stage,
         /// Progress in percent, if known.
         progress: Option<u8>,
         /// The version the stage is about, for providers that run two.

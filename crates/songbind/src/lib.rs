@@ -155,7 +155,7 @@ pub mod webhook;
 
 pub use download::Downloader;
 pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith, Suggestion};
-pub use job::{Job, JobEvent, JobOutput, Output, WaitOptions};
+pub use job::{Job, JobEvent, JobOutput, Output, Stage, WaitOptions};
 pub use retry::{Repeatable, RetryPolicy};
 pub use secret::Secret;
 pub use songbind_transport::{BuildError, HttpOptions};

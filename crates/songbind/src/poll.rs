@@ -18,7 +18,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::error::{Error, ProviderName, Result};
-use crate::job::{JobEvent, JobOutput, Output};
+use crate::job::{JobEvent, JobOutput, Output, Stage};
 
 /// What a job looks like after one poll.
 #[derive(Debug, Default)]
@@ -110,7 +110,7 @@ impl<S: StatusSource> Engine<S> {
             if self.stages.get(&version) != Some(&stage) {
                 self.stages.insert(version, stage.clone());
                 events.push(Ok(JobEvent::Stage {
-                    stage,
+                    stage: Stage::from_provider(&stage),
                     progress: None,
                     version,
                 }));

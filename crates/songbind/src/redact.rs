@@ -13,7 +13,7 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::error::{Answer, Error, Suggestion};
-use crate::job::JobEvent;
+use crate::job::{JobEvent, Stage};
 use crate::secret::Secret;
 
 /// What replaces a secret in text.
@@ -198,7 +198,11 @@ impl Redactor {
             return event;
         }
         match &mut event {
-            JobEvent::Stage { stage, .. } => self.scrub(stage),
+            JobEvent::Stage {
+                stage: Stage::Other(name),
+                ..
+            } => self.scrub(name),
+            JobEvent::Stage { .. } => {}
             JobEvent::StreamReady { url, .. } => self.scrub(url),
             JobEvent::Output(output) => self.output(output),
             JobEvent::Completed(done) => {

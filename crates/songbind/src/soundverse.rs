@@ -26,7 +26,7 @@ use songbind_soundverse::types;
 use std::time::Duration;
 
 use crate::error::{Error, ProviderName, Result, ResumeWith};
-use crate::job::{Job, JobEvent, JobOutput, Output, WaitOptions, within};
+use crate::job::{Job, JobEvent, JobOutput, Output, Stage, WaitOptions, within};
 use crate::retry::{Calls, Repeatable};
 use crate::sse::{
     SongProgress, SoundverseChunk, SoundverseEvent, SoundverseEventStream, StreamLimits,
@@ -539,7 +539,7 @@ impl Follower {
                 url: stream_url.clone(),
             })),
             SoundverseEvent::Progress { status, progress } => events.push(Ok(JobEvent::Stage {
-                stage: status.clone(),
+                stage: Stage::from_provider(status),
                 progress: *progress,
                 version: None,
             })),
@@ -547,7 +547,7 @@ impl Follower {
             other => {
                 if let Some(stage) = stage_name(other, chunk.status.as_deref()) {
                     events.push(Ok(JobEvent::Stage {
-                        stage,
+                        stage: Stage::from_provider(&stage),
                         progress: None,
                         version: chunk.version,
                     }));

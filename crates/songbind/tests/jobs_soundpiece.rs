@@ -87,7 +87,7 @@ async fn events_report_the_stages_then_each_output_then_completion() {
         })
         .collect();
     assert_eq!(stages.first(), Some(&"processing"));
-    assert_eq!(stages.last(), Some(&"ready"));
+    assert_eq!(stages.last(), Some(&"completed"), "SoundPiece's ready");
     let outputs = events
         .iter()
         .filter(|e| matches!(e, JobEvent::Output(_)))

@@ -14,7 +14,7 @@ use reqwest::Method;
 use songbind::{Error, JobOutput, ProviderName};
 use songbind_emulator::{Provider, RecordedRequest};
 
-use crate::plan::{AnswerBody, AnswerCase, ExpectedError, ExpectedOutcome, JobPlan};
+use crate::plan::{AnswerBody, AnswerCase, ExpectedError, ExpectedOutcome, JobPlan, Operation};
 use crate::report::{JobRecord, Verdict};
 use crate::worker::Attempt;
 
@@ -149,12 +149,18 @@ fn mask(text: &str, key: &str) -> String {
     }
 }
 
-/// The provider's name as `songbind` spells it in errors and outputs.
-fn provider_name(provider: Provider) -> ProviderName {
-    match provider {
-        Provider::Soundverse => ProviderName::Soundverse,
-        Provider::SoundPiece => ProviderName::SoundPiece,
-        Provider::MusicGpt => ProviderName::MusicGpt,
+/// The name of the operation's provider as `songbind` spells it in errors
+/// and outputs (by operation: the emulator may serve more providers than
+/// the campaign drives).
+fn provider_name(operation: Operation) -> ProviderName {
+    match operation {
+        Operation::SoundverseGenerate
+        | Operation::SoundverseExtend
+        | Operation::SoundverseRemix
+        | Operation::SoundverseGenerateSync
+        | Operation::SoundverseExtendSync => ProviderName::Soundverse,
+        Operation::SoundPieceRemix => ProviderName::SoundPiece,
+        Operation::MusicGptRemixFile | Operation::MusicGptRemixUrl => ProviderName::MusicGpt,
     }
 }
 
@@ -231,7 +237,9 @@ pub(crate) fn judge(
                     check_outputs(plan, *count, output, &attempt, observed, &mut problems);
                 }
                 (ExpectedOutcome::Error(expected), Err(error)) => {
-                    if let Some(problem) = check_error(expected, error, provider_name(provider)) {
+                    if let Some(problem) =
+                        check_error(expected, error, provider_name(plan.operation))
+                    {
                         problems.push(problem);
                     }
                 }
@@ -469,7 +477,7 @@ fn check_outputs(
     problems: &mut Vec<String>,
 ) {
     let provider = plan.operation.provider();
-    if output.provider != provider_name(provider) {
+    if output.provider != provider_name(plan.operation) {
         problems.push(format!("the output names {} as provider", output.provider));
     }
     if output.outputs.len() != count {
@@ -524,7 +532,7 @@ fn check_outputs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{FaultKind, Operation, Target};
+    use crate::plan::{FaultKind, Target};
     use songbind::Output;
 
     const ROOT: &str = "http://127.0.0.1:1";

@@ -224,8 +224,12 @@ impl Worker {
     }
 }
 
-fn jobs_created(emulator: &Emulator) -> [usize; 3] {
-    Provider::ALL.map(|provider| emulator.jobs_created(provider))
+/// Jobs created so far at each provider, in [`Provider::ALL`] order.
+fn jobs_created(emulator: &Emulator) -> Vec<usize> {
+    Provider::ALL
+        .iter()
+        .map(|provider| emulator.jobs_created(*provider))
+        .collect()
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

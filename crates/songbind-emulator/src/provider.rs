@@ -43,7 +43,8 @@ impl Provider {
 
     /// The spec's slug (`soundverse`, `soundpiece`, `musicgpt`).
     pub fn name(self) -> &'static str {
-        self.info().slug
+        let songbind_transport::ProviderInfo { slug, .. } = self.info();
+        slug
     }
 
     /// Parses a short name as printed by [`Provider::name`].

@@ -137,7 +137,7 @@ pub mod lyrics;
 mod multipart;
 #[cfg(feature = "musicgpt")]
 pub mod musicgpt;
-#[cfg(any(feature = "soundpiece", feature = "musicgpt"))]
+#[cfg(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt"))]
 mod poll;
 mod redact;
 pub mod retry;

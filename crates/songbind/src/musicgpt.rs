@@ -177,6 +177,14 @@ impl MusicGpt {
             .ok_or_else(|| Error::decode("MusicGPT's /byId answer", "it holds no conversion", ""))
     }
 
+    /// A [`Job`] following a task you already know, by the `task_id` its
+    /// create answered (or its webhook named): its conversions are found
+    /// through `/byId?task_id=`.
+    pub fn resume(&self, task_id: &str) -> Result<Job> {
+        validate::not_blank("task_id", task_id)?;
+        Ok(self.follow(task_id.to_owned(), Vec::new()))
+    }
+
     fn job(&self, created: types::RemixResponse) -> Job {
         let task_id = created.task_id.clone();
         let conversions: Vec<Tracked> = match (
@@ -189,6 +197,10 @@ impl MusicGpt {
             (None, Some(two), _) => vec![Tracked::new(2, two)],
             (None, None, None) => Vec::new(),
         };
+        self.follow(task_id, conversions)
+    }
+
+    fn follow(&self, task_id: String, conversions: Vec<Tracked>) -> Job {
         let source = ByIdPolls {
             client: self.clone(),
             task_id: task_id.clone(),

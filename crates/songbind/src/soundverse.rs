@@ -372,6 +372,35 @@ impl Soundverse {
         Ok(sync_output(answer))
     }
 
+    /// A [`Job`] following a generation you already know, by its
+    /// `message_id` (the id the stream sent, and the one every failure after
+    /// a submit names): its status is polled through
+    /// `/status/generations/{message_id}` until it is complete or failed.
+    pub fn resume(&self, message_id: &str) -> Result<Job> {
+        validate::not_blank("message_id", message_id)?;
+        let source = StatusPolls {
+            client: self.clone(),
+            message_id: message_id.to_owned(),
+        };
+        let id = message_id.to_owned();
+        Ok(Job::new(
+            PROVIDER,
+            id.clone(),
+            self.calls.redactor.clone(),
+            Box::new(move |poll_interval| crate::poll::follow(PROVIDER, id, source, poll_interval)),
+        )
+        .resumable(ResumeWith::MessageId(message_id.to_owned())))
+    }
+
+    /// A generation's status, typed for the fields known from the stream's
+    /// chunks; the rest stays in [`GenerationStatus::other`].
+    pub async fn generation(&self, message_id: &str) -> Result<GenerationStatus> {
+        let status = self.status(message_id).await?;
+        serde_json::from_value(Value::Object(status.clone())).map_err(|e| {
+            Error::decode("a generation status", e, &Value::Object(status).to_string())
+        })
+    }
+
     /// The provider's view of a generation (`/status/generations/{id}`): an
     /// open JSON object, since Soundverse does not publish its shape.
     pub async fn status(&self, message_id: &str) -> Result<Map<String, Value>> {
@@ -614,5 +643,89 @@ fn sync_output(answer: types::SyncSongResponse) -> JobOutput {
         provider: PROVIDER,
         id: answer.message_id.clone().unwrap_or_default(),
         outputs,
+    }
+}
+
+/// A generation's status (`/status/generations/{message_id}`). Soundverse
+/// does not publish its shape: the fields its stream chunks carry are typed,
+/// and everything else is kept in `other`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+pub struct GenerationStatus {
+    /// The generation's id.
+    pub message_id: Option<String>,
+    /// Its last stage, e.g. `running`, `completed`, `failed`.
+    pub status: Option<String>,
+    /// Progress in percent.
+    pub progress: Option<u8>,
+    /// Whether the generation is over.
+    #[serde(rename = "isComplete")]
+    pub is_complete: Option<bool>,
+    /// The song's name.
+    pub song_name: Option<String>,
+    /// The album art's URL.
+    pub album_art: Option<String>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Each version's URLs, where the status lists them.
+    #[serde(default)]
+    pub versions: Vec<VersionStatus>,
+    /// Every other field, as sent.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// One version of a generation, as its status lists it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+pub struct VersionStatus {
+    /// 1 or 2.
+    pub version: Option<u32>,
+    /// Where it can be played while it is finished.
+    pub stream_url: Option<String>,
+    /// The final audio.
+    pub audio_url: Option<String>,
+}
+
+/// Soundverse's status for a resumed job: `/status/generations/{id}`.
+struct StatusPolls {
+    client: Soundverse,
+    message_id: String,
+}
+
+impl crate::poll::StatusSource for StatusPolls {
+    fn poll(&mut self) -> crate::poll::PollFuture<'_> {
+        use crate::poll::{State, Status};
+        Box::pin(async move {
+            let now = self.client.generation(&self.message_id).await?;
+            let stage = now.status.clone().unwrap_or_default();
+            let outputs: Vec<Output> = now
+                .versions
+                .iter()
+                .filter_map(|v| {
+                    let url = v.audio_url.clone()?;
+                    Some(Output {
+                        title: now.song_name.clone(),
+                        album_art: now.album_art.clone(),
+                        ..Output::new(url, v.version)
+                    })
+                })
+                .collect();
+            let state = match (stage.as_str(), now.is_complete) {
+                ("failed", _) => State::Failed(
+                    now.error
+                        .clone()
+                        .unwrap_or_else(|| "the generation failed".into()),
+                ),
+                (_, Some(true)) | ("completed", None) if !outputs.is_empty() => State::Done,
+                _ => State::Running,
+            };
+            Ok(Status {
+                stages: (!stage.is_empty())
+                    .then_some((None, stage))
+                    .into_iter()
+                    .collect(),
+                outputs,
+                state,
+            })
+        })
     }
 }

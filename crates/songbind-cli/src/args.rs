@@ -7,12 +7,14 @@
 //! `validate()`, so that each limit is written down in one place.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use songbind::elevenlabs::{MusicModelId, OutputFormat};
 use songbind::musicgpt::RemixMode;
-use songbind::{Secret, musicgpt, soundpiece, soundverse};
+use songbind::{Secret, elevenlabs, musicgpt, soundpiece, soundverse};
 use songbind_transport::Limit;
 use uuid::Uuid;
 
@@ -40,6 +42,12 @@ macro_rules! example {
     (musicgpt_url) => {
         "songbind musicgpt remix --audio-path \"https://www.youtube.com/watch?v=example123\" --prompt \"Make it acoustic\" --mode OVER_INSTRUMENTAL"
     };
+    (elevenlabs_compose) => {
+        "songbind --mock elevenlabs compose --prompt \"A calm piano piece for a rainy morning\" --music-length-ms 10000 --output-dir songs"
+    };
+    (elevenlabs_plan) => {
+        "songbind elevenlabs plan --prompt \"An upbeat synth-pop song\" --model-id music_v2 > plan.json && songbind elevenlabs compose --plan-file plan.json --detailed"
+    };
 }
 
 /// Every example, as shown by `songbind -h` and at the top of `--help`.
@@ -60,6 +68,10 @@ macro_rules! all_examples {
             example!(musicgpt_file),
             "\n  ",
             example!(musicgpt_url),
+            "\n  ",
+            example!(elevenlabs_compose),
+            "\n  ",
+            example!(elevenlabs_plan),
         )
     };
 }
@@ -71,9 +83,9 @@ const LONG_HELP: &str = concat!(
     "
 
 Environment:
-  SOUNDVERSE_API_KEY, SOUNDPIECE_API_KEY, MUSICGPT_API_KEY
+  SOUNDVERSE_API_KEY, SOUNDPIECE_API_KEY, MUSICGPT_API_KEY, ELEVENLABS_API_KEY
       the provider's API key (when --api-key is not given); never printed
-  SOUNDVERSE_BASE_URL, SOUNDPIECE_BASE_URL, MUSICGPT_BASE_URL
+  SOUNDVERSE_BASE_URL, SOUNDPIECE_BASE_URL, MUSICGPT_BASE_URL, ELEVENLABS_BASE_URL
       the provider's base URL (when --base-url is not given), e.g. a proxy;
       it may carry a path prefix
   SONGBIND_MOCK_PACING
@@ -86,8 +98,11 @@ Output:
   one JSON object: {\"provider\", \"operation\", \"id\", \"idempotency_key\"
   (SoundPiece), \"outputs\": [{\"url\", \"version\", \"title\", \"duration_secs\",
   \"album_art\", \"lyrics\", \"expires_at\", \"stream_url\", \"file\"}]}, fields a
-  provider does not return left out. Progress bars go to stderr, only when it
-  is a terminal.
+  provider does not return left out. `elevenlabs compose` writes the audio
+  itself into --output-dir (default: the current directory) and prints
+  {\"provider\", \"operation\", \"song_id\", \"files\", \"bytes\",
+  \"content_type\"}; `elevenlabs plan` prints the plan. Progress bars go to
+  stderr, only when it is a terminal.
 
 Exit status:
   0    the job finished (and every download with it)
@@ -100,7 +115,8 @@ Exit status:
 );
 
 /// Typed clients for AI music APIs, as a command: generate, extend and remix
-/// songs with Soundverse, SoundPiece and MusicGPT.
+/// songs with Soundverse, SoundPiece and MusicGPT, compose them with
+/// ElevenLabs Music.
 ///
 /// Follows each job with live progress bars (on stderr, when it is a
 /// terminal) and ends by printing the song's URLs, or one JSON object with
@@ -126,12 +142,14 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The provider's base URL; may carry a path prefix [env: SOUNDVERSE_BASE_URL,
-    /// SOUNDPIECE_BASE_URL or MUSICGPT_BASE_URL; default: the provider's public API].
+    /// SOUNDPIECE_BASE_URL, MUSICGPT_BASE_URL or ELEVENLABS_BASE_URL; default: the
+    /// provider's public API].
     #[arg(long, global = true, value_name = "URL", conflicts_with = "mock")]
     pub base_url: Option<String>,
 
-    /// The provider's API key [env: SOUNDVERSE_API_KEY, SOUNDPIECE_API_KEY or
-    /// MUSICGPT_API_KEY]. Prefer the variable: a flag shows in the process list.
+    /// The provider's API key [env: SOUNDVERSE_API_KEY, SOUNDPIECE_API_KEY,
+    /// MUSICGPT_API_KEY or ELEVENLABS_API_KEY]. Prefer the variable: a flag
+    /// shows in the process list.
     #[arg(long, global = true, value_name = "KEY", value_parser = parse_secret)]
     pub api_key: Option<Secret>,
 
@@ -150,9 +168,10 @@ pub struct GlobalArgs {
     pub timeout: Option<Duration>,
 
     /// Download every output into this directory (created if missing), as
-    /// `<id>-v<version>.<ext>`. A file already there is never replaced: that
-    /// download fails (exit 1) and the file is left as it was, unless --force
-    /// is given.
+    /// `<id>-v<version>.<ext>` (`elevenlabs compose`: `<song-id>.<ext>`, in
+    /// the current directory when not given). A file already there is never
+    /// replaced: that download fails (exit 1) and the file is left as it
+    /// was, unless --force is given.
     #[arg(long, global = true, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
@@ -192,6 +211,14 @@ pub enum ProviderCommand {
         /// What to do.
         #[command(subcommand)]
         operation: MusicGptOperation,
+    },
+    /// ElevenLabs Music: compose a song (its audio is the answer, written
+    /// to a file) or a composition plan.
+    #[command(name = "elevenlabs")]
+    ElevenLabs {
+        /// What to do.
+        #[command(subcommand)]
+        operation: ElevenLabsOperation,
     },
 }
 
@@ -327,6 +354,69 @@ pub struct MusicGptRemixArgs {
     pub webhook_url: Option<String>,
 }
 
+/// ElevenLabs Music's operations.
+#[derive(Debug, Subcommand)]
+pub enum ElevenLabsOperation {
+    /// Compose a song from a prompt or a plan (`/v1/music`, or
+    /// `/v1/music/detailed` with --detailed) and write its audio into
+    /// --output-dir as `<song-id>.<ext>`.
+    #[command(after_help = concat!("Examples:\n  ", example!(elevenlabs_compose), "\n  ", example!(elevenlabs_plan)))]
+    Compose(ComposeArgs),
+    /// Make a composition plan (`/v1/music/plan`, free) and print it as
+    /// JSON, ready for `compose --plan-file`.
+    #[command(after_help = concat!("Example:\n  ", example!(elevenlabs_plan)))]
+    Plan(PlanArgs),
+}
+
+/// `elevenlabs compose`: exactly one of `--prompt` and `--plan-file`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["prompt", "plan_file"])))]
+pub struct ComposeArgs {
+    /// What the song should be.
+    #[arg(long, help = limited("What the song should be", &elevenlabs::limits::COMPOSE_REQUEST_PROMPT))]
+    pub prompt: Option<String>,
+    /// A composition plan in JSON (v1 `MusicPrompt` or v2 `CompositionPlan`),
+    /// e.g. as `elevenlabs plan` prints it.
+    #[arg(long, value_name = "PATH")]
+    pub plan_file: Option<PathBuf>,
+    /// The song's length in milliseconds (with --prompt; a plan's sections
+    /// set its length) [default: the model chooses].
+    #[arg(long, value_name = "MS", conflicts_with = "plan_file", allow_negative_numbers = true,
+          help = limited("The song's length in milliseconds, with --prompt", &elevenlabs::limits::COMPOSE_REQUEST_MUSIC_LENGTH_MS))]
+    pub music_length_ms: Option<i64>,
+    /// The model [default: music_v1 with --prompt, the one a plan's format
+    /// needs with --plan-file].
+    #[arg(long, value_name = "MODEL", value_parser = model_id(&elevenlabs::limits::COMPOSE_REQUEST_MODEL_ID))]
+    pub model_id: Option<MusicModelId>,
+    /// The audio's format, as codec_sample_rate_bitrate [default: auto].
+    #[arg(long, value_name = "FORMAT", value_parser = output_format())]
+    pub output_format: Option<OutputFormat>,
+    /// Use `/v1/music/detailed`: also write the song's metadata (plan,
+    /// title, genres; word timestamps with --with-timestamps) as
+    /// `<song-id>.json` beside the audio.
+    #[arg(long)]
+    pub detailed: bool,
+    /// With --detailed: add each word's timing to the metadata.
+    #[arg(long, requires = "detailed")]
+    pub with_timestamps: bool,
+}
+
+/// `elevenlabs plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// What the song should be.
+    #[arg(long, help = limited("What the song should be", &elevenlabs::limits::CREATE_COMPOSITION_PLAN_REQUEST_PROMPT))]
+    pub prompt: String,
+    /// The song's length in milliseconds [default: the model chooses].
+    #[arg(long, value_name = "MS", allow_negative_numbers = true,
+          help = limited("The song's length in milliseconds", &elevenlabs::limits::CREATE_COMPOSITION_PLAN_REQUEST_MUSIC_LENGTH_MS))]
+    pub music_length_ms: Option<i64>,
+    /// The model whose plan format to use (music_v1: sections; music_v2:
+    /// chunks) [default: music_v1].
+    #[arg(long, value_name = "MODEL", value_parser = model_id(&elevenlabs::limits::CREATE_COMPOSITION_PLAN_REQUEST_MODEL_ID))]
+    pub model_id: Option<MusicModelId>,
+}
+
 /// `text`, then the spec's limit in words, for a flag's help.
 fn limited(text: &str, limit: &Limit) -> String {
     format!("{text} ({})", limit.describe())
@@ -343,6 +433,45 @@ fn remix_mode() -> impl TypedValueParser<Value = RemixMode> {
             .unwrap_or_default();
         canonical.parse::<RemixMode>()
     })
+}
+
+/// ElevenLabs' models as the spec's `limit` lists them.
+fn model_id(limit: &Limit) -> impl TypedValueParser<Value = MusicModelId> {
+    PossibleValuesParser::new(limit.values()).try_map(|given| given.parse::<MusicModelId>())
+}
+
+/// ElevenLabs' output formats, as the generated type knows them (the spec's
+/// `OutputFormat` enum; the `limits` module has no entry for a query
+/// parameter whose schema is a `$ref`).
+fn output_format() -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(output_formats()).try_map(|given| given.parse::<OutputFormat>())
+}
+
+/// Every `OutputFormat` value, in the spec's order, read from the generated
+/// type itself: serde's refusal of an unknown value lists them all
+/// (``expected one of `auto`, `mp3_22050_32`, ...``).
+pub fn output_formats() -> Vec<&'static str> {
+    static FORMATS: OnceLock<Vec<String>> = OnceLock::new();
+    FORMATS
+        .get_or_init(|| {
+            let unknown = serde_json::Value::String(String::new());
+            let refusal = serde_json::from_value::<OutputFormat>(unknown)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let listed = refusal
+                .split_once("expected one of ")
+                .map_or("", |(_, list)| list);
+            listed
+                .split(", ")
+                .filter_map(|value| value.strip_prefix('`')?.split('`').next())
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .iter()
+        .map(String::as_str)
+        .collect()
 }
 
 /// The spec's first remix mode (`REMIX`), the default.
@@ -425,6 +554,17 @@ mod tests {
         ])
         .unwrap();
         assert!(!format!("{cli:?}").contains("sk_do_not_print"));
+    }
+
+    #[test]
+    fn output_formats_are_read_from_the_generated_type() {
+        let formats = output_formats();
+        assert_eq!(formats.first(), Some(&"auto"));
+        assert!(formats.len() > 1, "{formats:?}");
+        for format in formats {
+            let parsed: OutputFormat = format.parse().unwrap();
+            assert_eq!(parsed.to_string(), format);
+        }
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! A file already in the directory is never replaced without `--force`
 //! (the library's `Downloader::overwrite`): that download fails, naming the
 //! file and `--force`, and the file is left as it was.
+//!
+//! An ElevenLabs compose answers the audio itself, named only by its
+//! answer (`song-id`, content type): it is written to a hidden
+//! [`Partial`] file first, then [`keep`]s its name under the same rule.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -93,6 +97,12 @@ fn explain(error: &Error) -> String {
 
 /// `<id>-v<version>.<ext>`, safe to join to a directory.
 fn file_name(id: &str, version: u32, url: &str) -> PathBuf {
+    PathBuf::from(format!("{}-v{version}.{}", stem(id), extension(url)))
+}
+
+/// `id` made safe for a file name (`song` when empty): at most
+/// [`MAX_ID_CHARS`] characters, each outside `[A-Za-z0-9_-]` replaced.
+pub fn stem(id: &str) -> String {
     let id: String = id
         .chars()
         .take(MAX_ID_CHARS)
@@ -104,8 +114,102 @@ fn file_name(id: &str, version: u32, url: &str) -> PathBuf {
             }
         })
         .collect();
-    let id = if id.is_empty() { "song".to_owned() } else { id };
-    PathBuf::from(format!("{id}-v{version}.{}", extension(url)))
+    if id.is_empty() { "song".to_owned() } else { id }
+}
+
+/// The extension for an audio content type (`audio/mpeg`: `mp3`,
+/// `audio/wav` or `audio/x-wav`: `wav`, `audio/pcm`: `pcm`), or `audio`
+/// when it names none that looks like one.
+pub fn extension_for(content_type: Option<&str>) -> String {
+    let essence = content_type
+        .and_then(|t| t.split(';').next())
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let subtype = essence.strip_prefix("audio/").unwrap_or_default();
+    let subtype = subtype.strip_prefix("x-").unwrap_or(subtype);
+    match subtype {
+        "mpeg" | "mp3" | "mpeg3" => "mp3".to_owned(),
+        "wav" | "wave" => "wav".to_owned(),
+        "basic" => "ulaw".to_owned(),
+        other
+            if (1..=5).contains(&other.len())
+                && other.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            other.to_owned()
+        }
+        _ => "audio".to_owned(),
+    }
+}
+
+/// A hidden file being written in the output directory, removed when
+/// dropped unless it was [`keep`]t under its final name.
+pub struct Partial {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Whether it is still ours to remove.
+    armed: bool,
+}
+
+impl Partial {
+    /// Creates `<dir>/.songbind-<uuid>.part` exclusively (never through a
+    /// link), for writing.
+    pub async fn create(dir: &Path) -> std::io::Result<(Self, tokio::fs::File)> {
+        let path = dir.join(format!(".songbind-{}.part", uuid::Uuid::new_v4()));
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
+        Ok((Self { path, armed: true }, file))
+    }
+
+    /// Leaves the file where it is (the caller names it in a message).
+    pub fn abandon(mut self) -> PathBuf {
+        self.armed = false;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if self.armed {
+            // Ours: created exclusively. Removing never follows a link.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Gives `partial` its final name `path`. A file already there is replaced
+/// only with `force`; without it the hard link fails (`AlreadyExists`) and
+/// `partial` stays as it is. On a file system without hard links: check,
+/// then rename.
+pub async fn keep(
+    partial: Partial,
+    path: &Path,
+    force: bool,
+) -> Result<(), (Partial, std::io::Error)> {
+    let placed = if force {
+        tokio::fs::rename(&partial.path, path).await
+    } else {
+        match tokio::fs::hard_link(&partial.path, path).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == ErrorKind::AlreadyExists => Err(error),
+            Err(_) => match tokio::fs::symlink_metadata(path).await {
+                Ok(_) => Err(std::io::Error::from(ErrorKind::AlreadyExists)),
+                Err(error) if error.kind() == ErrorKind::NotFound => {
+                    tokio::fs::rename(&partial.path, path).await
+                }
+                Err(error) => Err(error),
+            },
+        }
+    };
+    match placed {
+        // After a hard link the `.part` name goes (dropping removes it);
+        // after a rename it is gone already.
+        Ok(()) => Ok(()),
+        Err(error) => Err((partial, error)),
+    }
 }
 
 /// The extension of the URL's last path segment (`wav`, `mp3`, `flac`), or
@@ -145,6 +249,37 @@ mod tests {
             file_name("op_abc", 1, "https://cdn.example/x/y.flac#t"),
             PathBuf::from("op_abc-v1.flac")
         );
+    }
+
+    #[test]
+    fn compose_extensions_come_from_the_content_type() {
+        assert_eq!(extension_for(Some("audio/mpeg")), "mp3");
+        assert_eq!(extension_for(Some("audio/wav")), "wav");
+        assert_eq!(extension_for(Some("Audio/X-WAV; codecs=1")), "wav");
+        assert_eq!(extension_for(Some("audio/pcm")), "pcm");
+        assert_eq!(extension_for(Some("audio/opus")), "opus");
+        assert_eq!(extension_for(Some("audio/../../x")), "audio");
+        assert_eq!(extension_for(Some("application/octet-stream")), "audio");
+        assert_eq!(extension_for(None), "audio");
+    }
+
+    #[tokio::test]
+    async fn a_kept_file_never_replaces_another_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("song.wav");
+        std::fs::write(&target, b"old").unwrap();
+        let (partial, file) = Partial::create(dir.path()).await.unwrap();
+        drop(file);
+        std::fs::write(&partial.path, b"new").unwrap();
+        let (partial, error) = keep(partial, &target, false).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
+        keep(partial, &target, true)
+            .await
+            .map_err(|(_, e)| e)
+            .unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub fn info(provider: ProviderName) -> songbind_transport::ProviderInfo {
 /// The emulator's name for the provider (they share the spec's slug).
 fn emulated(provider: ProviderName) -> Result<Provider, Failure> {
     Provider::from_name(provider.slug()).ok_or_else(|| {
-        Failure::Usage(format!("--mock: the emulator does not serve {provider} yet"))
+        Failure::Usage(format!(
+            "--mock: the emulator does not serve {provider} yet"
+        ))
     })
 }
 

@@ -1,12 +1,13 @@
 //! `songbind`: generate, extend and remix songs with Soundverse, SoundPiece
-//! and MusicGPT from a shell.
+//! and MusicGPT, and compose them with ElevenLabs Music, from a shell.
 //!
 //! ```text
 //! songbind [GLOBAL] <provider> <operation> [FLAGS]
 //! songbind --mock soundverse generate --prompt "A cheerful pop song about friendship"
 //! ```
 //!
-//! Flags are declared in [`args`]; a run is [`run::run`]; [`failure`] says
+//! Flags are declared in [`args`]; a run is [`run::run`] (ElevenLabs, whose
+//! answer is the audio itself, [`elevenlabs::run`]); [`failure`] says
 //! how failures are reported (one line on stderr; exit 2 when refused
 //! before anything was sent, 1 after, 130 on Ctrl-C).
 
@@ -15,6 +16,7 @@
 
 mod args;
 mod downloads;
+mod elevenlabs;
 mod endpoint;
 mod failure;
 mod output;

@@ -1,9 +1,10 @@
 //! What a finished run prints on stdout: a short human summary ending with
-//! the song's URLs, or with `--json` one JSON object.
+//! the song's URLs (or, for `elevenlabs compose`, its files), or with
+//! `--json` one JSON object.
 //!
-//! The JSON object is this crate's own shape ([`Report`]), not a library
-//! type serialized as is, so that the command's output changes only when
-//! this file does.
+//! The JSON objects are this crate's own shapes ([`Report`],
+//! [`ComposeReport`]), not library types serialized as they are, so that
+//! the command's output changes only when this file does.
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
@@ -99,21 +100,7 @@ impl Report {
     /// Prints the report on stdout: JSON (pretty on a terminal, one line
     /// otherwise) or the human summary.
     pub fn print(&self, json: bool) -> io::Result<()> {
-        let stdout = io::stdout();
-        let terminal = stdout.is_terminal();
-        let mut out = stdout.lock();
-        if json {
-            let text = if terminal {
-                serde_json::to_string_pretty(self)
-            } else {
-                serde_json::to_string(self)
-            }
-            .map_err(io::Error::other)?;
-            writeln!(out, "{text}")?;
-        } else {
-            out.write_all(self.summary().as_bytes())?;
-        }
-        out.flush()
+        print(self, json, || self.summary())
     }
 
     /// The human summary: a heading, each output's details on one line,
@@ -172,6 +159,76 @@ impl Report {
         }
         text
     }
+}
+
+/// What `elevenlabs compose` made, as `--json` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ComposeReport {
+    /// `elevenlabs`.
+    pub provider: &'static str,
+    /// `compose`.
+    pub operation: &'static str,
+    /// The song's id (`song-id`), when the provider sent one: plans can
+    /// reuse the song by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub song_id: Option<String>,
+    /// The files written: the audio, then (`--detailed`) the metadata.
+    pub files: Vec<PathBuf>,
+    /// Bytes of audio written.
+    pub bytes: u64,
+    /// The audio's content type, as answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+impl ComposeReport {
+    /// Prints the report on stdout, as [`Report::print`] does.
+    pub fn print(&self, json: bool) -> io::Result<()> {
+        print(self, json, || self.summary())
+    }
+
+    /// The human summary: a heading with the song-id and the audio's size,
+    /// then each file on its own line.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "{} {}: song-id {}, {} bytes of {}\n",
+            self.provider,
+            self.operation,
+            self.song_id
+                .as_deref()
+                .map_or("(none sent)".into(), printable),
+            self.bytes,
+            self.content_type
+                .as_deref()
+                .map_or("audio".into(), printable),
+        );
+        let labels = ["audio", "metadata"];
+        for (index, file) in self.files.iter().enumerate() {
+            let label = labels.get(index).copied().unwrap_or("file");
+            text.push_str(&format!("{label:<10}{}\n", file.display()));
+        }
+        text
+    }
+}
+
+/// Prints `report` on stdout: JSON (pretty on a terminal, one line
+/// otherwise) or, without `json`, its human `summary`.
+fn print(report: &impl Serialize, json: bool, summary: impl FnOnce() -> String) -> io::Result<()> {
+    let stdout = io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut out = stdout.lock();
+    if json {
+        let text = if terminal {
+            serde_json::to_string_pretty(report)
+        } else {
+            serde_json::to_string(report)
+        }
+        .map_err(io::Error::other)?;
+        writeln!(out, "{text}")?;
+    } else {
+        out.write_all(summary().as_bytes())?;
+    }
+    out.flush()
 }
 
 /// `text` safe to show on a terminal: every control character (C0, DEL
@@ -245,6 +302,35 @@ mod tests {
             !summary.contains('\u{1b}') && !summary.contains('\r'),
             "{summary:?}"
         );
+    }
+
+    #[test]
+    fn a_compose_report_names_the_song_id_and_every_file() {
+        let report = ComposeReport {
+            provider: "elevenlabs",
+            operation: "compose",
+            song_id: Some("abc123".to_owned()),
+            files: vec![
+                PathBuf::from("out/abc123.wav"),
+                PathBuf::from("out/abc123.json"),
+            ],
+            bytes: 480_044,
+            content_type: Some("audio/wav".to_owned()),
+        };
+        assert_eq!(
+            report.summary(),
+            "elevenlabs compose: song-id abc123, 480044 bytes of audio/wav\n\
+             audio     out/abc123.wav\n\
+             metadata  out/abc123.json\n"
+        );
+        let json = serde_json::to_value(ComposeReport {
+            song_id: None,
+            ..report
+        })
+        .unwrap();
+        assert_eq!(json["files"][1], "out/abc123.json");
+        assert_eq!(json["bytes"], 480_044);
+        assert!(json.get("song_id").is_none());
     }
 
     #[test]

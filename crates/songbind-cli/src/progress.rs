@@ -1,6 +1,7 @@
 //! Live progress on stderr, drawn from a job's events: one line for the job,
 //! one bar per version (Soundverse and MusicGPT make two, SoundPiece one per
-//! variation), then one bar per download.
+//! variation), then one bar per download. An ElevenLabs compose, whose
+//! answer is the audio, shows the job line and one byte counter.
 //!
 //! indicatif draws only when stderr is a terminal; when it is not (a pipe, a
 //! file, a test), nothing here writes anything, so stderr carries only the
@@ -36,6 +37,14 @@ fn bytes_style() -> ProgressStyle {
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ")
+}
+
+/// A byte counter of unknown total (audio answered in chunks).
+fn counter_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "  {spinner:.green} {prefix:.bold} {bytes:>9} ({binary_bytes_per_sec}) {wide_msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 /// One version's bar and what it has shown so far.
@@ -202,6 +211,30 @@ impl JobProgress {
         bar.set_style(bytes_style());
         bar.set_prefix(label.to_owned());
         bar.set_message(file.to_owned());
+        bar
+    }
+
+    /// The job line's message, for work without stages (an ElevenLabs
+    /// compose: "composing", "writing the audio").
+    pub fn status(&self, message: &str) {
+        self.job.set_message(message.to_owned());
+    }
+
+    /// The job line ends with `message` (work without outputs to list).
+    pub fn done(&self, message: &str) {
+        self.job.finish_with_message(message.to_owned());
+    }
+
+    /// A counter of the bytes of `label` (e.g. `audio`) written to `file`
+    /// as they arrive, when the total is not known in advance.
+    pub fn byte_counter(&self, label: &str, file: &str) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::no_length());
+        bar.set_style(counter_style());
+        bar.set_prefix(label.to_owned());
+        bar.set_message(file.to_owned());
+        if self.is_visible() {
+            bar.enable_steady_tick(TICK);
+        }
         bar
     }
 

@@ -7,6 +7,10 @@
 //! 3. submit and follow the job's events with progress bars, under
 //!    `--timeout` and Ctrl-C;
 //! 4. download the outputs (`--output-dir`) and print the result.
+//!
+//! ElevenLabs, whose answer is the song itself rather than a job, runs in
+//! [`elevenlabs`](crate::elevenlabs) in the same order, with the same
+//! [`bounded`] wait and the same refusals.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +26,7 @@ use crate::args::{
     Cli, MusicGptOperation, ProviderCommand, SoundPieceOperation, SoundverseOperation,
 };
 use crate::downloads;
+use crate::elevenlabs;
 use crate::endpoint::{self, Endpoint};
 use crate::failure::{Failure, describe};
 use crate::output::Report;
@@ -37,7 +42,19 @@ const MOCK_POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let mut interrupt = Interrupt::listen();
     let Cli { global, command } = cli;
-    let request = Request::from_command(command)?;
+    let request = match command {
+        ProviderCommand::ElevenLabs { operation } => {
+            return elevenlabs::run(operation, &global, &mut interrupt).await;
+        }
+        ProviderCommand::Soundverse { operation } => Request::soundverse(operation),
+        ProviderCommand::SoundPiece {
+            operation: SoundPieceOperation::Remix(args),
+        } => Request::soundpiece(args),
+        ProviderCommand::MusicGpt {
+            operation: MusicGptOperation::Remix(args),
+        } => Request::musicgpt(args)?,
+    };
+    request.validate().map_err(runtime_failure)?;
     let provider = request.provider();
     let endpoint = endpoint::resolve(provider, &global).await?;
     let call = request.connect(&endpoint)?;
@@ -66,18 +83,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let mut job_id: Option<String> = None;
     let ending = {
         let work = call.execute(&options, &mut progress, &mut job_id);
-        let bounded = async {
-            match global.timeout {
-                Some(limit) => tokio::time::timeout(limit, work)
-                    .await
-                    .unwrap_or(Err(Ending::TimedOut(limit))),
-                None => work.await,
-            }
-        };
-        tokio::select! {
-            result = bounded => result,
-            () = interrupt.received() => Err(Ending::Interrupted),
-        }
+        bounded(work, global.timeout, &mut interrupt).await
     };
     let finished = match ending {
         Ok(finished) => finished,
@@ -107,6 +113,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     // Under --mock the emulator served the downloads: it stops only now.
     drop(endpoint);
     downloaded
+}
+
+/// `work` under `--timeout` (when given) and Ctrl-C.
+pub(crate) async fn bounded<T>(
+    work: impl Future<Output = Result<T, Ending>>,
+    timeout: Option<Duration>,
+    interrupt: &mut Interrupt,
+) -> Result<T, Ending> {
+    let bounded = async {
+        match timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .unwrap_or(Err(Ending::TimedOut(limit))),
+            None => work.await,
+        }
+    };
+    tokio::select! {
+        result = bounded => result,
+        () = interrupt.received() => Err(Ending::Interrupted),
+    }
 }
 
 /// A create that was (or may have been) sent: what names it.
@@ -190,7 +216,7 @@ fn failure_of(ending: Ending, sent: &Sent) -> Failure {
 }
 
 /// How following a job ended, when it did not finish.
-enum Ending {
+pub(crate) enum Ending {
     /// `songbind` returned an error.
     Failed(Error),
     /// `--timeout` passed.
@@ -208,7 +234,7 @@ impl From<Error> for Ending {
 /// Ctrl-C, listened for from the moment it is made: made before anything
 /// is sent, so that a Ctrl-C while the first request is on its way reaches
 /// this handler instead of killing the process with no message.
-struct Interrupt {
+pub(crate) struct Interrupt {
     /// SIGINT's stream; `None` if the handler could not be installed.
     #[cfg(unix)]
     signal: Option<tokio::signal::unix::Signal>,
@@ -240,7 +266,7 @@ impl Interrupt {
 
 /// Maps an error from `songbind` to a failure: a value refused before
 /// sending names its flag (exit 2); anything else is a runtime failure.
-fn runtime_failure(error: Error) -> Failure {
+pub(crate) fn runtime_failure(error: Error) -> Failure {
     match &error {
         Error::Validation { field, reason } => Failure::invalid(&flag_for(field), reason),
         _ => Failure::Runtime(describe(&error)),
@@ -264,14 +290,17 @@ fn operation_may_exist(error: &Error) -> bool {
 }
 
 /// The flag (or flags) for a field name in a `songbind` validation error.
-fn flag_for(field: &str) -> String {
+pub(crate) fn flag_for(field: &str) -> String {
     field
         .split(" or ")
         .map(|part| match part {
             "n_variations" => "--variations".to_owned(),
+            "composition_plan" => "--plan-file".to_owned(),
             "prompt" | "lyrics" | "audio_url" | "extend_at" | "song_reference_url"
             | "source_url" | "callback_url" | "idempotency_key" | "audio_path" | "audio_file"
-            | "webhook_url" => format!("--{}", part.replace('_', "-")),
+            | "webhook_url" | "music_length_ms" | "model_id" => {
+                format!("--{}", part.replace('_', "-"))
+            }
             other => other.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -293,68 +322,66 @@ enum Request {
 }
 
 impl Request {
-    /// Builds and validates the request; a refusal names the flag.
-    fn from_command(command: ProviderCommand) -> Result<Self, Failure> {
-        let request = match command {
-            ProviderCommand::Soundverse { operation } => match operation {
-                SoundverseOperation::Generate(args) => Request::Generate(
-                    soundverse::GenerateRequest {
-                        lyrics: args.lyrics,
-                        ..soundverse::GenerateRequest::new(args.prompt)
-                    },
-                    args.sync,
-                ),
-                SoundverseOperation::Extend(args) => Request::Extend(
-                    soundverse::ExtendRequest {
-                        audio_url: args.audio_url,
-                        lyrics: args.lyrics,
-                        extend_at_ms: args.extend_at,
-                        prompt: args.prompt,
-                    },
-                    args.sync,
-                ),
-                SoundverseOperation::Remix(args) => {
-                    Request::SoundverseRemix(soundverse::RemixRequest {
-                        song_reference_url: args.song_reference_url,
-                        prompt: args.prompt,
-                        lyrics: args.lyrics,
-                        ..soundverse::RemixRequest::default()
-                    })
-                }
-            },
-            ProviderCommand::SoundPiece {
-                operation: SoundPieceOperation::Remix(args),
-            } => Request::SoundPieceRemix(soundpiece::RemixRequest {
-                n_variations: args.variations,
-                idempotency_key: Some(args.idempotency_key.unwrap_or_else(Uuid::new_v4)),
-                callback_url: args.callback_url,
-                ..soundpiece::RemixRequest::new(args.source_url, args.lyrics, args.prompt)
-            }),
-            ProviderCommand::MusicGpt {
-                operation: MusicGptOperation::Remix(args),
-            } => {
-                let audio = match (args.audio_file, args.audio_path) {
-                    (Some(path), _) => {
-                        check_readable_file(&path)?;
-                        AudioInput::File(path)
-                    }
-                    (None, Some(url)) => AudioInput::Url(url),
-                    (None, None) => {
-                        return Err(Failure::Usage(
-                            "one of --audio-file and --audio-path is required".to_owned(),
-                        ));
-                    }
-                };
-                Request::MusicGptRemix(musicgpt::RemixRequest {
+    /// A Soundverse request from its flags (validated by the caller).
+    fn soundverse(operation: SoundverseOperation) -> Self {
+        match operation {
+            SoundverseOperation::Generate(args) => Request::Generate(
+                soundverse::GenerateRequest {
                     lyrics: args.lyrics,
-                    mode: args.mode,
-                    webhook_url: args.webhook_url,
-                    ..musicgpt::RemixRequest::new(audio, args.prompt)
+                    ..soundverse::GenerateRequest::new(args.prompt)
+                },
+                args.sync,
+            ),
+            SoundverseOperation::Extend(args) => Request::Extend(
+                soundverse::ExtendRequest {
+                    audio_url: args.audio_url,
+                    lyrics: args.lyrics,
+                    extend_at_ms: args.extend_at,
+                    prompt: args.prompt,
+                },
+                args.sync,
+            ),
+            SoundverseOperation::Remix(args) => {
+                Request::SoundverseRemix(soundverse::RemixRequest {
+                    song_reference_url: args.song_reference_url,
+                    prompt: args.prompt,
+                    lyrics: args.lyrics,
+                    ..soundverse::RemixRequest::default()
                 })
             }
+        }
+    }
+
+    /// A SoundPiece remix from its flags, always with an idempotency key.
+    fn soundpiece(args: crate::args::SoundPieceRemixArgs) -> Self {
+        Request::SoundPieceRemix(soundpiece::RemixRequest {
+            n_variations: args.variations,
+            idempotency_key: Some(args.idempotency_key.unwrap_or_else(Uuid::new_v4)),
+            callback_url: args.callback_url,
+            ..soundpiece::RemixRequest::new(args.source_url, args.lyrics, args.prompt)
+        })
+    }
+
+    /// A MusicGPT remix from its flags; `--audio-file` must be readable.
+    fn musicgpt(args: crate::args::MusicGptRemixArgs) -> Result<Self, Failure> {
+        let audio = match (args.audio_file, args.audio_path) {
+            (Some(path), _) => {
+                check_readable_file(&path)?;
+                AudioInput::File(path)
+            }
+            (None, Some(url)) => AudioInput::Url(url),
+            (None, None) => {
+                return Err(Failure::Usage(
+                    "one of --audio-file and --audio-path is required".to_owned(),
+                ));
+            }
         };
-        request.validate().map_err(runtime_failure)?;
-        Ok(request)
+        Ok(Request::MusicGptRemix(musicgpt::RemixRequest {
+            lyrics: args.lyrics,
+            mode: args.mode,
+            webhook_url: args.webhook_url,
+            ..musicgpt::RemixRequest::new(audio, args.prompt)
+        }))
     }
 
     /// The request type's own check of the documented limits.
@@ -382,16 +409,7 @@ impl Request {
     /// Builds the provider's client; a base URL or key it cannot use is
     /// refused here, before anything is sent.
     fn connect(self, endpoint: &Endpoint) -> Result<Call, Failure> {
-        let refused = |error: Error| match &error {
-            Error::Config(songbind_soundverse::BuildError::InvalidBaseUrl { .. }) => {
-                Failure::invalid(&endpoint.base_url_origin.name(), describe(&error))
-            }
-            Error::Config(
-                songbind_soundverse::BuildError::InvalidApiKey
-                | songbind_soundverse::BuildError::EmptyApiKey,
-            ) => Failure::invalid(&endpoint.api_key_origin.name(), describe(&error)),
-            _ => Failure::Usage(describe(&error)),
-        };
+        let refused = |error: Error| refused(endpoint, error);
         let (url, key) = (&endpoint.base_url, &endpoint.api_key);
         Ok(match self {
             Request::Generate(request, sync) => {
@@ -410,6 +428,21 @@ impl Request {
                 Call::MusicGptRemix(MusicGpt::new(url, key).map_err(refused)?, request)
             }
         })
+    }
+}
+
+/// A client that could not be built from `endpoint`: the base URL or the
+/// key, named by where it came from (exit 2).
+pub(crate) fn refused(endpoint: &Endpoint, error: Error) -> Failure {
+    match &error {
+        Error::Config(songbind_soundverse::BuildError::InvalidBaseUrl { .. }) => {
+            Failure::invalid(&endpoint.base_url_origin.name(), describe(&error))
+        }
+        Error::Config(
+            songbind_soundverse::BuildError::InvalidApiKey
+            | songbind_soundverse::BuildError::EmptyApiKey,
+        ) => Failure::invalid(&endpoint.api_key_origin.name(), describe(&error)),
+        _ => Failure::Usage(describe(&error)),
     }
 }
 
@@ -639,6 +672,11 @@ mod tests {
         assert_eq!(flag_for("extend_at"), "--extend-at");
         assert_eq!(flag_for("song_reference_url"), "--song-reference-url");
         assert_eq!(flag_for("prompt or lyrics"), "--prompt or --lyrics");
+        assert_eq!(flag_for("music_length_ms"), "--music-length-ms");
+        assert_eq!(
+            flag_for("prompt or composition_plan"),
+            "--prompt or --plan-file"
+        );
         assert_eq!(flag_for("request"), "request");
     }
 

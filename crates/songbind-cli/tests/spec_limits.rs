@@ -24,7 +24,12 @@ fn songbind(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn soundpiece_lyrics_follow_the_spec() {
-    let max = spec_limit("soundpiece", "CreateRemixSongRequest", "lyrics", "maxLength") as usize;
+    let max = spec_limit(
+        "soundpiece",
+        "CreateRemixSongRequest",
+        "lyrics",
+        "maxLength",
+    ) as usize;
     let lyrics = "ü".repeat(max + 1);
     // No --mock and no key: a refusal must come before anything else.
     let run = songbind(&[

@@ -247,7 +247,11 @@ fn echo_auth(provider: Provider, status: StatusCode, pad: usize, headers: &Heade
         }
         text.push_str("\n\nrequest headers:\n");
         for (name, value) in headers {
-            let _ = writeln!(text, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+            let _ = writeln!(
+                text,
+                "{name}: {}",
+                String::from_utf8_lossy(value.as_bytes())
+            );
         }
         return (
             status,

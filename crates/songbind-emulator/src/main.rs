@@ -42,7 +42,10 @@ struct Args {
 
     /// Fault for the whole run: `[PROVIDER=]FAULT[*TIMES]`, e.g.
     /// `soundverse=drop-stream:5`, `status:503:retry-after=2*3`, `musicgpt=lose-reply`.
-    /// FAULT is one of status:CODE[:retry-after=SECS], lose-reply, stall:DURATION,
+    /// FAULT is one of status:CODE[:retry-after=SECS],
+    /// page:CODE:html|text|empty[:retry-after=SECS] (a non-JSON error page),
+    /// misleading:5XX (handled, then a "not taken" 5xx), echo-auth:CODE[:pad=N]
+    /// (the key header echoed back), lose-reply, stall:DURATION,
     /// drop-stream:N, end-stream:N, stall-stream:N:DURATION, fragment.
     /// Without *TIMES it applies to every matching request.
     #[arg(long = "fault", value_parser = parse_fault_rule)]
@@ -207,6 +210,32 @@ mod tests {
         let rule = parse_fault_rule("drop-stream:3").unwrap();
         assert_eq!(rule.provider, None);
         assert_eq!(rule.times, u32::MAX);
+        let rule = parse_fault_rule("musicgpt=page:503:text:retry-after=1*3").unwrap();
+        assert_eq!(rule.provider, Some(Provider::MusicGpt));
+        assert_eq!(rule.times, 3);
+        assert_eq!(
+            rule.fault,
+            Fault::Page {
+                status: 503,
+                body: songbind_emulator::PageBody::Text,
+                retry_after: Some(1)
+            }
+        );
+        let rule = parse_fault_rule("echo-auth:500:pad=40").unwrap();
+        assert_eq!((rule.provider, rule.times), (None, u32::MAX));
+        assert_eq!(
+            rule.fault,
+            Fault::EchoAuth {
+                status: 500,
+                pad: 40
+            }
+        );
+        assert_eq!(
+            parse_fault_rule("soundverse=misleading:504*1")
+                .unwrap()
+                .fault,
+            Fault::Misleading { status: 504 }
+        );
         assert!(
             parse_fault_rule("spotify=lose-reply")
                 .unwrap_err()

@@ -323,16 +323,25 @@ async fn echo_auth_with_pad_puts_the_key_after_that_many_characters_of_trace() -
     let emulator = Emulator::start_for_tests().await?;
     let trace: String = "0123456789abcdef".chars().cycle().take(37).collect();
 
-    let text = create(&emulator, Provider::Soundverse, Some("echo-auth:502:pad=37"))
-        .send()
-        .await?;
+    let text = create(
+        &emulator,
+        Provider::Soundverse,
+        Some("echo-auth:502:pad=37"),
+    )
+    .send()
+    .await?;
     assert_eq!(text.status(), 502);
     let body = text.text().await?;
     assert!(
-        body.starts_with(&format!("502 Bad Gateway\ntrace: {trace}\n\nrequest headers:\n")),
+        body.starts_with(&format!(
+            "502 Bad Gateway\ntrace: {trace}\n\nrequest headers:\n"
+        )),
         "{body}"
     );
-    assert!(body.contains(&format!("authorization: Bearer {KEY}\n")), "{body}");
+    assert!(
+        body.contains(&format!("authorization: Bearer {KEY}\n")),
+        "{body}"
+    );
 
     let json = create(&emulator, Provider::MusicGpt, Some("echo-auth:400:pad=37"))
         .send()

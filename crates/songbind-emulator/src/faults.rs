@@ -17,10 +17,10 @@
 //! | `status:<code>[:retry-after=<secs>]` | answers `<code>` with the provider's JSON error body, without handling the request |
 //! | `page:<code>:<html\|text\|empty>[:retry-after=<secs>]` | answers `<code>` with a body that is not JSON (a proxy's HTML page, a `text/plain` line, or nothing), without handling the request |
 //! | `misleading:<5xx>` | handles the request (the job is created), then answers the 5xx with the provider's JSON error body and a text that reads as if nothing was taken |
-//! | `echo-auth:<code>[:pad=<n>]` | answers `<code>` echoing the request's `Authorization` header, without handling the request: a 4xx in the provider's JSON error body (`bad request; you sent <value>`), a 5xx as a `text/plain` list of the request headers; with `pad`, after `n` characters of trace id (so the key lands anywhere in the text) |
+//! | `echo-auth:<code>[:pad=<n>]` | answers `<code>` echoing the request's key header (`Authorization`, or the provider's own such as `xi-api-key`), without handling the request: a 4xx in the provider's JSON error body (`bad request; you sent <value>`), a 5xx as a `text/plain` list of the request headers; with `pad`, after `n` characters of trace id (so the key lands anywhere in the text) |
 //! | `lose-reply` | handles the request, then closes the connection with no reply |
 //! | `stall:<duration>` | holds the request, then handles it |
-//! | `drop-stream:<n>`, `end-stream:<n>`, `stall-stream:<n>:<duration>`, `fragment` | shape an SSE body (Soundverse streams) |
+//! | `drop-stream:<n>`, `end-stream:<n>`, `stall-stream:<n>:<duration>`, `fragment` | shape a streamed body (Soundverse's SSE; ElevenLabs' chunked audio, multipart and SSE answers, counting pieces as events) |
 //!
 //! Durations take `ms` or `s`; codes are 400 to 599 (500 to 599 for
 //! `misleading`).
@@ -70,8 +70,9 @@ pub enum Fault {
         /// The HTTP status to answer (500 to 599).
         status: u16,
     },
-    /// Answer with this status and a body that echoes the request's
-    /// `Authorization` header, instead of handling the request: on a 4xx,
+    /// Answer with this status and a body that echoes the request's key
+    /// header (`Authorization`, or the provider's own, e.g. ElevenLabs'
+    /// `xi-api-key`), instead of handling the request: on a 4xx,
     /// the provider's JSON error body with the message `bad request; you
     /// sent <value>`; on a 5xx, a `text/plain` list of the request headers
     /// (authorization included), as a debug page would.
@@ -236,7 +237,7 @@ fn page(status: StatusCode, body: PageBody) -> Response {
     }
 }
 
-/// An answer echoing the request's `Authorization` header (see
+/// An answer echoing the request's key header (see
 /// [`Fault::EchoAuth`]), after `pad` characters of trace id.
 fn echo_auth(provider: Provider, status: StatusCode, pad: usize, headers: &HeaderMap) -> Response {
     let trace: String = "0123456789abcdef".chars().cycle().take(pad).collect();
@@ -261,9 +262,9 @@ fn echo_auth(provider: Provider, status: StatusCode, pad: usize, headers: &Heade
             .into_response();
     }
     let sent = headers
-        .get(header::AUTHORIZATION)
+        .get(provider.info().auth.header_name())
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-    let sent = sent.unwrap_or_else(|| "no Authorization header".to_owned());
+    let sent = sent.unwrap_or_else(|| "no key header".to_owned());
     let message = if pad > 0 {
         format!("bad request (trace {trace}); you sent {sent}")
     } else {

@@ -10,10 +10,16 @@ use bytes::Bytes;
 use futures::stream;
 
 /// Sample rate of the emulator's audio files.
-const SAMPLE_RATE: u32 = 8_000;
+pub(crate) const SAMPLE_RATE: u32 = 8_000;
 
 /// A mono 16-bit PCM WAV file of `data_len` bytes of samples (a 440 Hz tone).
 fn wav_header(data_len: u32) -> Vec<u8> {
+    wav_header_at(SAMPLE_RATE, data_len)
+}
+
+/// The 44-byte header of a mono 16-bit PCM WAV file sampled at `rate` Hz
+/// whose samples take `data_len` bytes.
+pub(crate) fn wav_header_at(rate: u32, data_len: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(44);
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&(36 + data_len).to_le_bytes());
@@ -21,8 +27,8 @@ fn wav_header(data_len: u32) -> Vec<u8> {
     out.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
     out.extend_from_slice(&1u16.to_le_bytes()); // PCM
     out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
-    out.extend_from_slice(&(SAMPLE_RATE * 2).to_le_bytes()); // byte rate
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&rate.saturating_mul(2).to_le_bytes()); // byte rate
     out.extend_from_slice(&2u16.to_le_bytes()); // block align
     out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
     out.extend_from_slice(b"data");
@@ -33,9 +39,16 @@ fn wav_header(data_len: u32) -> Vec<u8> {
 /// `len` bytes of 16-bit samples of a 440 Hz tone starting at sample `first`.
 /// An odd `len` ends with a zero padding byte.
 fn tone(first: usize, len: usize) -> Vec<u8> {
+    tone_at(SAMPLE_RATE, first, len)
+}
+
+/// `len` bytes of 16-bit little-endian samples of a 440 Hz tone sampled at
+/// `rate` Hz, starting at sample `first`. An odd `len` ends with a zero
+/// padding byte.
+pub(crate) fn tone_at(rate: u32, first: usize, len: usize) -> Vec<u8> {
     let mut bytes: Vec<u8> = (first..first + len.div_ceil(2))
         .flat_map(|i| {
-            let t = i as f64 / f64::from(SAMPLE_RATE);
+            let t = i as f64 / f64::from(rate.max(1));
             let sample = ((t * 440.0 * std::f64::consts::TAU).sin() * 8_000.0) as i16;
             sample.to_le_bytes()
         })

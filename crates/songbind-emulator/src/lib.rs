@@ -1,11 +1,14 @@
-//! A stateful local emulator of the Soundverse, SoundPiece and MusicGPT APIs.
+//! A stateful local emulator of the Soundverse, SoundPiece, MusicGPT and
+//! ElevenLabs Music APIs.
 //!
-//! It behaves like the three providers over time, as
+//! It behaves like the providers over time, as
 //! [stripe-mock](https://github.com/stripe/stripe-mock) does for Stripe but
 //! with state: Soundverse streams every documented stage, SoundPiece jobs move
 //! from `processing` to `ready` and call back with signed webhooks, MusicGPT
-//! takes multipart uploads and reports each conversion. Output URLs point at
-//! small WAV files the emulator serves itself.
+//! takes multipart uploads and reports each conversion, ElevenLabs answers
+//! with the audio itself (whole, chunked, `multipart/mixed` beside its
+//! metadata, or as server-sent events) within a concurrency limit. Output
+//! URLs point at small WAV files the emulator serves itself.
 //!
 //! All providers share one port; each has its own base URL:
 //!
@@ -14,10 +17,11 @@
 //! | Soundverse | `http://<host>:<port>/soundverse` |
 //! | SoundPiece | `http://<host>:<port>/soundpiece` |
 //! | MusicGPT | `http://<host>:<port>/musicgpt` |
+//! | ElevenLabs | `http://<host>:<port>/elevenlabs` |
 //!
 //! Any non-empty key is accepted, in each provider's own header form
 //! (`Authorization: Bearer <key>` for Soundverse and SoundPiece, the raw key
-//! for MusicGPT). [`Pacing`] sets how fast time passes; [`Fault`]s make
+//! in `Authorization` for MusicGPT, `xi-api-key: <key>` for ElevenLabs). [`Pacing`] sets how fast time passes; [`Fault`]s make
 //! requests fail in the ways real networks and providers do.
 //!
 //! Requests that pass the auth check are recorded for tests to read
@@ -42,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod elevenlabs;
 mod faults;
 mod files;
 mod musicgpt;
@@ -61,6 +66,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use elevenlabs::DEFAULT_ELEVENLABS_CONCURRENCY;
 pub use faults::{FAULT_HEADER, Fault, FaultRule, PageBody, ParseFaultError};
 pub use files::sample_wav;
 pub use pacing::Pacing;
@@ -84,6 +90,7 @@ pub struct EmulatorBuilder {
     faults: Vec<FaultRule>,
     record_limits: record::RecordLimits,
     header_read_timeout: Duration,
+    elevenlabs_concurrency: usize,
 }
 
 impl Default for EmulatorBuilder {
@@ -95,6 +102,7 @@ impl Default for EmulatorBuilder {
             faults: Vec::new(),
             record_limits: record::RecordLimits::default(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            elevenlabs_concurrency: DEFAULT_ELEVENLABS_CONCURRENCY,
         }
     }
 }
@@ -159,6 +167,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How many ElevenLabs generations one key may have in flight
+    /// ([`DEFAULT_ELEVENLABS_CONCURRENCY`] by default); past it a generation
+    /// is refused with 429 `too_many_concurrent_requests`. A generation is in
+    /// flight until its answer's last byte is sent or its client goes away.
+    pub fn elevenlabs_concurrency(mut self, limit: usize) -> Self {
+        self.elevenlabs_concurrency = limit;
+        self
+    }
+
     /// Binds the port and starts serving in the background.
     pub async fn start(self) -> io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(self.bind).await?;
@@ -180,6 +197,7 @@ impl EmulatorBuilder {
             soundverse: soundverse::SoundverseState::default(),
             soundpiece: soundpiece::SoundPieceState::default(),
             musicgpt: musicgpt::MusicGptState::default(),
+            elevenlabs: elevenlabs::ElevenLabsState::new(self.elevenlabs_concurrency),
         });
         for rule in self.faults {
             state.lock(&state.faults).push(rule);
@@ -285,7 +303,34 @@ impl Emulator {
             Provider::Soundverse => self.state.soundverse.job_count(),
             Provider::SoundPiece => self.state.soundpiece.job_count(),
             Provider::MusicGpt => self.state.musicgpt.job_count(),
+            Provider::ElevenLabs => self.state.elevenlabs.job_count(),
         }
+    }
+
+    /// How many generations of `provider` are being answered right now: for
+    /// ElevenLabs, the generations holding a concurrency slot (all keys
+    /// together). The other providers' jobs run detached from their
+    /// requests and count 0.
+    pub fn in_flight(&self, provider: Provider) -> usize {
+        match provider {
+            Provider::ElevenLabs => self.state.elevenlabs.in_flight(),
+            _ => 0,
+        }
+    }
+
+    /// Waits until at most `count` generations of `provider` are in flight
+    /// (see [`Emulator::in_flight`]); answers how many are.
+    pub async fn wait_for_in_flight(
+        &self,
+        provider: Provider,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<usize, WaitTimeout> {
+        self.wait_until(timeout, || {
+            let now = self.in_flight(provider);
+            (now <= count).then_some(now)
+        })
+        .await
     }
 
     /// Adds a fault rule (per run) for the requests that follow.
@@ -378,6 +423,7 @@ pub(crate) struct State {
     pub(crate) soundverse: soundverse::SoundverseState,
     pub(crate) soundpiece: soundpiece::SoundPieceState,
     pub(crate) musicgpt: musicgpt::MusicGptState,
+    pub(crate) elevenlabs: elevenlabs::ElevenLabsState,
 }
 
 impl std::fmt::Debug for State {

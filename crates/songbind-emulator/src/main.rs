@@ -1,4 +1,4 @@
-//! `songbind-emulator`: serves the three emulated providers on one port.
+//! `songbind-emulator`: serves the emulated providers on one port.
 //!
 //! ```text
 //! songbind-emulator --port 8080
@@ -16,11 +16,13 @@ use songbind_emulator::{
     Pacing, Provider,
 };
 
-/// A stateful local emulator of the Soundverse, SoundPiece and MusicGPT APIs.
+/// A stateful local emulator of the Soundverse, SoundPiece, MusicGPT and
+/// ElevenLabs Music APIs.
 ///
-/// Base URLs: http://HOST:PORT/soundverse, http://HOST:PORT/soundpiece and
-/// http://HOST:PORT/musicgpt. Any non-empty API key works, in each provider's
-/// own Authorization form.
+/// Base URLs: http://HOST:PORT/soundverse, http://HOST:PORT/soundpiece,
+/// http://HOST:PORT/musicgpt and http://HOST:PORT/elevenlabs. Any non-empty
+/// API key works, in each provider's own header form (Authorization, or
+/// xi-api-key for ElevenLabs).
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
@@ -104,7 +106,8 @@ fn parse_fault_rule(text: &str) -> Result<FaultRule, String> {
     let (provider, rest) = match text.split_once('=') {
         Some((name, rest)) if !name.contains(':') => {
             let provider = Provider::from_name(name).ok_or_else(|| {
-                format!("unknown provider `{name}` (soundverse, soundpiece or musicgpt)")
+                let known: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown provider `{name}` (one of {})", known.join(", "))
             })?;
             (Some(provider), rest)
         }

@@ -1,5 +1,5 @@
-//! The three emulated providers: where they live, how they authenticate and
-//! what their error bodies look like.
+//! The emulated providers: where they live, how they authenticate and what
+//! their error bodies look like.
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,14 +15,17 @@ pub enum Provider {
     SoundPiece,
     /// MusicGPT: base URL `<root>/musicgpt`.
     MusicGpt,
+    /// ElevenLabs Music: base URL `<root>/elevenlabs`.
+    ElevenLabs,
 }
 
 impl Provider {
     /// Every provider, in a fixed order.
-    pub const ALL: [Provider; 3] = [
+    pub const ALL: [Provider; 4] = [
         Provider::Soundverse,
         Provider::SoundPiece,
         Provider::MusicGpt,
+        Provider::ElevenLabs,
     ];
 
     /// The provider's descriptor, generated from its spec: name, slug, auth
@@ -32,6 +35,7 @@ impl Provider {
             Provider::Soundverse => songbind_soundverse::PROVIDER,
             Provider::SoundPiece => songbind_soundpiece::PROVIDER,
             Provider::MusicGpt => songbind_musicgpt::PROVIDER,
+            Provider::ElevenLabs => songbind_elevenlabs::PROVIDER,
         }
     }
 
@@ -41,7 +45,7 @@ impl Provider {
         format!("/{}", self.name())
     }
 
-    /// The spec's slug (`soundverse`, `soundpiece`, `musicgpt`).
+    /// The spec's slug (`soundverse`, `soundpiece`, `musicgpt`, `elevenlabs`).
     pub fn name(self) -> &'static str {
         let songbind_transport::ProviderInfo { slug, .. } = self.info();
         slug
@@ -53,8 +57,9 @@ impl Provider {
     }
 
     /// Checks the key header in the auth form the spec gives
-    /// (`securitySchemes`): `Authorization: Bearer <key>`, or the raw key
-    /// (a `Bearer` prefix there is refused, since such a provider does not
+    /// (`securitySchemes`): `Authorization: Bearer <key>`, or the raw key in
+    /// `Authorization` or in the provider's own header (`xi-api-key`; a
+    /// `Bearer` prefix there is refused, since such a provider does not
     /// take it). Returns the 401 answer when the header is missing or
     /// malformed.
     pub(crate) fn auth_refusal(self, headers: &HeaderMap) -> Option<Response> {
@@ -85,7 +90,10 @@ impl Provider {
     /// Soundverse documents `{success: false, message}` (plus `error` on 503)
     /// and `{detail}` for an invalid prompt; SoundPiece documents `{detail}`;
     /// MusicGPT shows both `{detail}` and `{success: false, message}` and we
-    /// answer `{detail}` except on 5xx.
+    /// answer `{detail}` except on 5xx. ElevenLabs documents
+    /// `{detail: {status, message}}` for account-wide errors (401
+    /// `invalid_api_key`, 429 `system_busy`) and, assumed, FastAPI's
+    /// `{detail: "<text>"}` for the rest.
     pub fn error(self, status: StatusCode, message: &str) -> Response {
         let body = match (self, status.as_u16()) {
             (Provider::Soundverse, 422 | 401) => json!({ "detail": message }),
@@ -98,6 +106,13 @@ impl Provider {
             (Provider::SoundPiece, _) => json!({ "detail": message }),
             (Provider::MusicGpt, 500..) => json!({ "success": false, "message": message }),
             (Provider::MusicGpt, _) => json!({ "detail": message }),
+            (Provider::ElevenLabs, 401) => json!({
+                "detail": { "status": "invalid_api_key", "message": message }
+            }),
+            (Provider::ElevenLabs, 429) => json!({
+                "detail": { "status": "system_busy", "message": message }
+            }),
+            (Provider::ElevenLabs, _) => json!({ "detail": message }),
         };
         (status, Json(body)).into_response()
     }
@@ -133,6 +148,10 @@ impl Provider {
             (Provider::Soundverse, 429) => "Rate limits have been passed for the user.",
             (Provider::Soundverse, 503) => {
                 "Service temporarily unavailable. Please try again in a moment."
+            }
+            // The spec's `system_busy` example.
+            (Provider::ElevenLabs, 429) => {
+                "The system is experiencing heavy traffic, please try again later."
             }
             (_, 429) => "Rate limit exceeded",
             (_, 503) => "Service unavailable",

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use crate::faults::{FAULT_HEADER, Fault};
 use crate::provider::Provider;
 use crate::record::{RECORDED_BODY_LIMIT, RecordedRequest, header_map};
-use crate::{State, files, musicgpt, soundpiece, soundverse};
+use crate::{State, elevenlabs, files, musicgpt, soundpiece, soundverse};
 
 /// Closes the connection a request came in on, without a reply.
 #[derive(Clone, Debug)]
@@ -64,6 +64,10 @@ fn app(state: Arc<State>) -> Router {
         .nest(
             &Provider::MusicGpt.prefix(),
             provider(Provider::MusicGpt, musicgpt::router()),
+        )
+        .nest(
+            &Provider::ElevenLabs.prefix(),
+            provider(Provider::ElevenLabs, elevenlabs::router()),
         )
         .route("/files/{name}", get(files::serve))
         .with_state(state)

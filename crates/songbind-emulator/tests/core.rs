@@ -86,6 +86,10 @@ async fn every_provider_has_its_own_base_url_on_one_port() {
         emulator.base_url(Provider::MusicGpt),
         format!("{root}/musicgpt")
     );
+    assert_eq!(
+        emulator.base_url(Provider::ElevenLabs),
+        format!("{root}/elevenlabs")
+    );
     assert_ne!(
         emulator.addr().port(),
         0,
@@ -114,10 +118,11 @@ async fn the_binary_prints_its_base_urls_and_serves_them() {
             .expect("binary starts"),
     );
     let stdout = child.0.stdout.take().unwrap();
+    let count = Provider::ALL.len() + 2;
     let lines: Vec<String> = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
-            .take(5)
+            .take(count)
             .map(Result::unwrap)
             .collect()
     })
@@ -127,13 +132,13 @@ async fn the_binary_prints_its_base_urls_and_serves_them() {
         .strip_prefix("songbind-emulator listening on ")
         .expect("first line names the root URL")
         .to_owned();
-    for (line, provider) in lines[1..4].iter().zip(Provider::ALL) {
+    for (line, provider) in lines[1..count - 1].iter().zip(Provider::ALL) {
         assert!(
             line.contains(&format!("{root}/{}", provider.name())),
             "{line}"
         );
     }
-    assert!(lines[4].contains("whsec_"), "{}", lines[4]);
+    assert!(lines[count - 1].contains("whsec_"), "{}", lines[count - 1]);
     let wav = http()
         .get(format!("{root}/files/x.wav"))
         .send()

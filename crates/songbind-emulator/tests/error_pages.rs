@@ -1,7 +1,7 @@
 //! The fault kinds that answer an error the way misbehaving servers do, over
 //! loopback: non-JSON error pages (`page:`), 5xx answers whose text sounds
 //! like "not taken" although the job was created (`misleading:`), and
-//! answers that echo the request's `Authorization` header (`echo-auth:`).
+//! answers that echo the request's key header (`echo-auth:`).
 
 use anyhow::{Context, Result, ensure};
 use axum::http::{Method, StatusCode};
@@ -19,10 +19,16 @@ fn http() -> reqwest::Client {
         .expect("a reqwest client")
 }
 
-/// The `Authorization` value each provider takes.
+/// The key header each provider takes (`authorization`, or ElevenLabs'
+/// `xi-api-key`).
+fn key_header(provider: Provider) -> &'static str {
+    provider.info().auth.header_name()
+}
+
+/// The key header's value each provider takes.
 fn authorization(provider: Provider) -> String {
     match provider {
-        Provider::MusicGpt => KEY.to_owned(),
+        Provider::MusicGpt | Provider::ElevenLabs => KEY.to_owned(),
         _ => format!("Bearer {KEY}"),
     }
 }
@@ -60,8 +66,11 @@ fn create_with_key(
                 .text("mode", "REMIX")
                 .text("audio_path", "https://example.com/source.mp3"),
         ),
+        Provider::ElevenLabs => http()
+            .post(format!("{base}/v1/music"))
+            .json(&json!({ "prompt": "jazz, upbeat", "music_length_ms": 3000 })),
     };
-    let request = request.header("authorization", authorization(provider));
+    let request = request.header(key_header(provider), authorization(provider));
     match fault {
         Some(fault) => request.header(FAULT_HEADER, fault),
         None => request,
@@ -206,6 +215,11 @@ async fn a_misleading_5xx_comes_after_the_job_was_created() -> Result<()> {
                 "message": "Rate limits have been passed for the user.",
             }),
         ),
+        (
+            Provider::ElevenLabs,
+            "misleading:502",
+            json!({ "detail": "Bad gateway: the request was not processed, please try again" }),
+        ),
     ];
     for (provider, fault, expected) in cases {
         let before = emulator.jobs_created(provider);
@@ -264,7 +278,7 @@ async fn after_a_misleading_5xx_the_same_soundpiece_key_replays_the_operation() 
 }
 
 #[tokio::test]
-async fn echo_auth_puts_the_authorization_header_in_a_4xx_json_body() -> Result<()> {
+async fn echo_auth_puts_the_key_header_in_a_4xx_json_body() -> Result<()> {
     let emulator = Emulator::start_for_tests().await?;
     for (provider, status, shape) in [
         (Provider::Soundverse, 400, "message"),
@@ -272,6 +286,7 @@ async fn echo_auth_puts_the_authorization_header_in_a_4xx_json_body() -> Result<
         (Provider::SoundPiece, 400, "detail"),
         (Provider::MusicGpt, 400, "detail"),
         (Provider::MusicGpt, 422, "detail"),
+        (Provider::ElevenLabs, 400, "detail"),
     ] {
         let response = create(&emulator, provider, Some(&format!("echo-auth:{status}")))
             .send()
@@ -307,7 +322,9 @@ async fn echo_auth_lists_every_request_header_in_a_5xx_text_body() -> Result<()>
         assert!(body.starts_with("500 Internal Server Error\n"), "{body}");
         let lines: Vec<&str> = body.lines().collect();
         assert!(
-            lines.contains(&format!("authorization: {}", authorization(provider)).as_str()),
+            lines.contains(
+                &format!("{}: {}", key_header(provider), authorization(provider)).as_str()
+            ),
             "{body}"
         );
         assert!(lines.contains(&"x-trace: t-123"), "{body}");

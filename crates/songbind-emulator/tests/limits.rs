@@ -36,8 +36,9 @@ fn large_body(len: usize, seed: usize) -> Bytes {
         .into()
 }
 
-/// The create request of `provider`, with `auth` as the Authorization
-/// header (none when `None`) and `body` sent as JSON.
+/// The create request of `provider`, with `auth` in its key header
+/// (`Authorization`, or ElevenLabs' `xi-api-key`; none when `None`) and
+/// `body` sent as JSON.
 fn create(
     emulator: &Emulator,
     provider: Provider,
@@ -49,12 +50,13 @@ fn create(
         Provider::Soundverse => http().post(format!("{base}/v6/generate/song")),
         Provider::SoundPiece => http().put(format!("{base}/v1/create.remix_song")),
         Provider::MusicGpt => http().post(format!("{base}/Remix")),
+        Provider::ElevenLabs => http().post(format!("{base}/v1/music")),
     };
     let request = request
         .header("content-type", "application/json")
         .body(body);
     match auth {
-        Some(auth) => request.header("authorization", auth),
+        Some(auth) => request.header(provider.info().auth.header_name(), auth),
         None => request,
     }
 }
@@ -96,6 +98,7 @@ async fn unauthenticated_requests_are_never_recorded_even_with_large_bodies() ->
         // No key at all, and a key in the wrong form for the provider.
         let wrong = match provider {
             Provider::MusicGpt => "Bearer mgpt_key",
+            Provider::ElevenLabs => "Bearer xi_key",
             _ => "sk_key_without_bearer",
         };
         for i in 0..PER_PROVIDER {
@@ -128,7 +131,7 @@ async fn unauthenticated_requests_are_never_recorded_even_with_large_bodies() ->
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         refused += 1;
     }
-    assert_eq!(refused, 3 * (PER_PROVIDER + 1));
+    assert_eq!(refused, Provider::ALL.len() * (PER_PROVIDER + 1));
     assert!(emulator.received().is_empty());
     assert_eq!(emulator.received_count(), 0);
     assert_eq!(emulator.record_stats(), RecordStats::default());

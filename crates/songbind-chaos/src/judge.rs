@@ -495,6 +495,8 @@ fn check_outputs(
         Provider::Soundverse => output.id.starts_with("msg_"),
         Provider::SoundPiece => output.id.starts_with("op_"),
         Provider::MusicGpt => !output.id.is_empty(),
+        // The song-id (not driven by the campaign yet).
+        Provider::ElevenLabs => !output.id.is_empty(),
     };
     if !id_ok {
         problems.push(format!(

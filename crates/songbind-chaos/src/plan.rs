@@ -148,6 +148,8 @@ impl Operation {
             Provider::Soundverse => None,
             Provider::SoundPiece => Some((Method::GET, "/v1/create.remix_song")),
             Provider::MusicGpt => Some((Method::GET, "/byId")),
+            // Synchronous: the answer is the song (not driven by the campaign yet).
+            Provider::ElevenLabs => None,
         }
     }
 
@@ -859,6 +861,8 @@ impl JobPlan {
         match self.operation.provider() {
             Provider::SoundPiece => usize::from(self.n_variations),
             Provider::Soundverse | Provider::MusicGpt => 2,
+            // One song per generation (not driven by the campaign yet).
+            Provider::ElevenLabs => 1,
         }
     }
 

@@ -287,7 +287,7 @@ impl ElevenLabs {
         let format = request.output_format.unwrap_or(OutputFormat::Auto);
         let answer = self
             .calls
-            .generated_response(Repeatable::OnlyIfNotTaken, || {
+            .generated_response("compose", Repeatable::OnlyIfNotTaken, || {
                 self.client
                     .compose()
                     .output_format(format)
@@ -325,7 +325,7 @@ impl ElevenLabs {
         let http = self.client.client();
         let response = self
             .calls
-            .raw(Repeatable::OnlyIfNotTaken, || {
+            .raw("compose_detailed", Repeatable::OnlyIfNotTaken, || {
                 let query = [("output_format", &format)];
                 http.post(&url).query(&query).json(&body)
             })
@@ -372,7 +372,7 @@ impl ElevenLabs {
         let body = serde_json::json!({ "prompt": prompt, "model_id": model, "music_length_ms": music_length_ms });
         let body: types::CreateCompositionPlanRequest = validate::to_wire(&body)?;
         self.calls
-            .generated(Repeatable::Safe, || {
+            .generated("create_composition_plan", Repeatable::Safe, || {
                 self.client
                     .create_composition_plan()
                     .body(body.clone())

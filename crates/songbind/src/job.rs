@@ -363,8 +363,20 @@ impl Job {
             done: false,
         };
         // Provider text is scrubbed of the key; every failure names the job.
+        let (provider, id) = (self.provider, redactor.text(&self.id).into_owned());
         bounded.map(move |item| match item {
-            Ok(event) => Ok(redactor.event(event)),
+            Ok(event) => {
+                let event = redactor.event(event);
+                if let JobEvent::Stage {
+                    stage,
+                    progress,
+                    version,
+                } = &event
+                {
+                    tracing::info!(%provider, job = %id, %stage, progress, version, "job stage");
+                }
+                Ok(event)
+            }
             Err(error) => {
                 let error = match &resume {
                     Some(resume) => error.after_create(resume.clone()),

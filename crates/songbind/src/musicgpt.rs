@@ -143,7 +143,7 @@ impl MusicGpt {
         };
         let created = self
             .calls
-            .run(Repeatable::OnlyIfNotTaken, |_| {
+            .run("remix", Repeatable::OnlyIfNotTaken, |_| {
                 post_remix(self.client.client(), self.client.baseurl(), &form, audio)
             })
             .await?;
@@ -163,7 +163,7 @@ impl MusicGpt {
     async fn lookup(&self, by: Lookup<'_>) -> Result<types::Conversion> {
         let found = self
             .calls
-            .generated(Repeatable::Safe, || {
+            .generated("get_conversion_by_id", Repeatable::Safe, || {
                 let request = self.client.get_conversion_by_id().conversion_type("REMIX");
                 match by {
                     Lookup::Conversion(id) => request.conversion_id(id),

@@ -106,17 +106,40 @@ impl RetryPolicy {
     {
         let mut number = 0;
         loop {
+            tracing::Span::current().record("attempt", number);
             match attempt(number).await {
                 Ok(value) => return Ok(value),
                 Err(error)
                     if number + 1 < self.max_attempts && self.is_retryable(&error, repeatable) =>
                 {
-                    tokio::time::sleep(self.delay(number, &error)).await;
+                    let delay = self.delay(number, &error);
+                    tracing::info!(
+                        attempt = number,
+                        status = error.status(),
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying after a backoff"
+                    );
+                    tokio::time::sleep(delay).await;
                     number += 1;
                 }
                 Err(error) => return Err(error),
             }
         }
+    }
+}
+
+/// Records an answer's status and, when a header carries one, the
+/// provider's request id on `span`.
+fn record_answer(span: &tracing::Span, answer: Option<(u16, &HeaderMap)>) {
+    let Some((status, headers)) = answer else {
+        return;
+    };
+    span.record("http.status", status);
+    let id = ["x-request-id", "request-id", "x-trace-id"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok());
+    if let Some(id) = id {
+        span.record("request_id", id);
     }
 }
 
@@ -159,16 +182,42 @@ impl Calls {
         }
     }
 
-    /// Runs `attempt` under the policy; the error returned is scrubbed.
-    pub(crate) async fn run<T, F, Fut>(&self, repeatable: Repeatable, attempt: F) -> Result<T>
+    /// Runs `attempt` under the policy, in one `songbind.call` span for the
+    /// logical call (provider, operation, attempt, HTTP status, elapsed
+    /// time, the provider's request id); the error returned is scrubbed.
+    /// Neither the key nor any header value but the request id is recorded.
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        repeatable: Repeatable,
+        attempt: F,
+    ) -> Result<T>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        self.policy
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "songbind.call",
+            provider = %self.provider,
+            operation,
+            attempt = tracing::field::Empty,
+            http.status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let result = self
+            .policy
             .run(repeatable, attempt)
+            .instrument(span.clone())
             .await
-            .map_err(|e| self.redactor.error(e))
+            .map_err(|e| self.redactor.error(e));
+        span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+        if let Err(error) = &result {
+            record_answer(&span, error.answer().map(|a| (a.status, &a.headers)));
+        }
+        result
     }
 
     /// Sends a generated-client request under the policy, mapping its errors
@@ -179,7 +228,12 @@ impl Calls {
         feature = "musicgpt",
         feature = "elevenlabs"
     ))]
-    pub(crate) async fn generated<T, E, F, Fut>(&self, repeatable: Repeatable, send: F) -> Result<T>
+    pub(crate) async fn generated<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        repeatable: Repeatable,
+        send: F,
+    ) -> Result<T>
     where
         E: serde::Serialize,
         F: Fn() -> Fut,
@@ -191,7 +245,7 @@ impl Calls {
         >,
     {
         Ok(self
-            .generated_response(repeatable, send)
+            .generated_response(operation, repeatable, send)
             .await?
             .into_inner())
     }
@@ -200,15 +254,25 @@ impl Calls {
     /// afresh for each attempt) under the policy; an error answer becomes
     /// the [`Error`] its status says, whatever its body.
     #[cfg(feature = "elevenlabs")]
-    pub(crate) async fn raw<F>(&self, repeatable: Repeatable, build: F) -> Result<reqwest::Response>
+    pub(crate) async fn raw<F>(
+        &self,
+        operation: &'static str,
+        repeatable: Repeatable,
+        build: F,
+    ) -> Result<reqwest::Response>
     where
         F: Fn() -> reqwest::RequestBuilder,
     {
-        self.run(repeatable, |_| async {
+        self.run(operation, repeatable, |_| async {
             let (http, request) = build().build_split();
             let request = request.map_err(Error::Transport)?;
             let response = http.execute(request).await.map_err(Error::Transport)?;
             if response.status().is_success() {
+                let status = response.status().as_u16();
+                record_answer(
+                    &tracing::Span::current(),
+                    Some((status, response.headers())),
+                );
                 return Ok(response);
             }
             let (status, headers) = (response.status(), response.headers().clone());
@@ -235,6 +299,7 @@ impl Calls {
     ))]
     pub(crate) async fn generated_response<T, E, F, Fut>(
         &self,
+        operation: &'static str,
         repeatable: Repeatable,
         send: F,
     ) -> Result<progenitor_client::ResponseValue<T>>
@@ -248,9 +313,16 @@ impl Calls {
             >,
         >,
     {
-        self.run(repeatable, |_| async {
+        self.run(operation, repeatable, |_| async {
             match send().await {
-                Ok(response) => Ok(response),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    record_answer(
+                        &tracing::Span::current(),
+                        Some((status, response.headers())),
+                    );
+                    Ok(response)
+                }
                 Err(error) => Err(crate::error::from_generated(self.provider, error).await),
             }
         })

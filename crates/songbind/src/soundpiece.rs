@@ -148,7 +148,7 @@ impl SoundPiece {
         let body = request.to_wire(key)?;
         let created = self
             .calls
-            .generated(Repeatable::Safe, || {
+            .generated("create_remix_song", Repeatable::Safe, || {
                 self.client.create_remix_song().body(body.clone()).send()
             })
             .await
@@ -166,7 +166,7 @@ impl SoundPiece {
             .map_err(|e: types::error::ConversionError| Error::validation("id", e.to_string()))?;
         let found = self
             .calls
-            .generated(Repeatable::Safe, || {
+            .generated("get_remix_song", Repeatable::Safe, || {
                 self.client
                     .get_remix_song()
                     .id(id.clone())

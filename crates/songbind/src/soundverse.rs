@@ -258,7 +258,7 @@ impl Soundverse {
     ) -> Result<Job> {
         request.validate()?;
         let body: types::GenerateSongRequest = validate::to_wire(request)?;
-        self.submit(options, || {
+        self.submit("generate_song", options, || {
             self.client.generate_song().body(body.clone()).send()
         })
         .await
@@ -279,7 +279,7 @@ impl Soundverse {
     ) -> Result<Job> {
         request.validate()?;
         let body: types::ExtendSongRequest = validate::to_wire(request)?;
-        self.submit(options, || {
+        self.submit("extend_song", options, || {
             self.client.extend_song().body(body.clone()).send()
         })
         .await
@@ -302,7 +302,7 @@ impl Soundverse {
     ) -> Result<Job> {
         request.validate()?;
         let body: types::RemixSongRequest = validate::to_wire(request)?;
-        self.submit(options, || {
+        self.submit("remix_song", options, || {
             self.client.remix_song().body(body.clone()).send()
         })
         .await
@@ -324,7 +324,7 @@ impl Soundverse {
     ) -> Result<JobOutput> {
         request.validate()?;
         let body: types::GenerateSongRequest = validate::to_wire(request)?;
-        self.sync(options, || {
+        self.sync("generate_song_sync", options, || {
             self.client.generate_song_sync().body(body.clone()).send()
         })
         .await
@@ -346,14 +346,19 @@ impl Soundverse {
     ) -> Result<JobOutput> {
         request.validate()?;
         let body: types::ExtendSongRequest = validate::to_wire(request)?;
-        self.sync(options, || {
+        self.sync("extend_song_sync", options, || {
             self.client.extend_song_sync().body(body.clone()).send()
         })
         .await
     }
 
     /// Sends a `/sync` create (retried only while not taken) under `options`.
-    async fn sync<F, Fut>(&self, options: &WaitOptions, send: F) -> Result<JobOutput>
+    async fn sync<F, Fut>(
+        &self,
+        operation: &'static str,
+        options: &WaitOptions,
+        send: F,
+    ) -> Result<JobOutput>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<
@@ -366,7 +371,8 @@ impl Soundverse {
         let answer = within(
             options,
             || format!("the {PROVIDER} /sync answer"),
-            self.calls.generated(Repeatable::OnlyIfNotTaken, send),
+            self.calls
+                .generated(operation, Repeatable::OnlyIfNotTaken, send),
         )
         .await?;
         Ok(sync_output(answer))
@@ -407,7 +413,7 @@ impl Soundverse {
         validate::not_blank("message_id", message_id)?;
         let status = self
             .calls
-            .generated(Repeatable::Safe, || {
+            .generated("get_generation_status", Repeatable::Safe, || {
                 self.client
                     .get_generation_status()
                     .message_id(message_id)
@@ -419,7 +425,12 @@ impl Soundverse {
 
     /// Sends a streaming create (retried only while not taken), then reads
     /// its stream until the song is named, all under `options`.
-    async fn submit<F, Fut>(&self, options: &WaitOptions, send: F) -> Result<Job>
+    async fn submit<F, Fut>(
+        &self,
+        operation: &'static str,
+        options: &WaitOptions,
+        send: F,
+    ) -> Result<Job>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<
@@ -432,7 +443,7 @@ impl Soundverse {
         let work = async {
             let bytes = self
                 .calls
-                .generated(Repeatable::OnlyIfNotTaken, send)
+                .generated(operation, Repeatable::OnlyIfNotTaken, send)
                 .await?;
             let stream = SoundverseEventStream::with_limits(bytes.into_inner(), self.limits);
             self.job(stream).await

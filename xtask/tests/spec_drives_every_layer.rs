@@ -16,13 +16,22 @@ const OLD: &str = "          maxLength: 3000";
 const NEW: &str = "          maxLength: 1234";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Copies the files git knows of (tracked, and untracked but not ignored).
 fn scratch_copy(to: &Path) {
     let listed = Command::new("git")
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
         .current_dir(root())
         .output()
         .expect("git runs");
@@ -52,7 +61,10 @@ fn cargo(dir: &Path, args: &[&str]) {
         .env("CARGO_TARGET_DIR", target.join("spec-proof"))
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "cargo {args:?} failed in the scratch copy");
+    assert!(
+        status.success(),
+        "cargo {args:?} failed in the scratch copy"
+    );
 }
 
 #[test]
@@ -64,14 +76,24 @@ fn a_limit_changed_in_a_spec_is_enforced_by_library_cli_and_emulator() {
 
     let spec_path = scratch.join(SPEC);
     let spec = std::fs::read_to_string(&spec_path).unwrap();
-    assert_eq!(spec.matches(OLD).count(), 1, "the lyrics limit moved in {SPEC}");
+    assert_eq!(
+        spec.matches(OLD).count(),
+        1,
+        "the lyrics limit moved in {SPEC}"
+    );
     std::fs::write(&spec_path, spec.replace(OLD, NEW)).unwrap();
 
-    cargo(&scratch, &["run", "--quiet", "-p", "xtask", "--", "generate"]);
+    cargo(
+        &scratch,
+        &["run", "--quiet", "-p", "xtask", "--", "generate"],
+    );
     let generated =
         std::fs::read_to_string(scratch.join("crates/songbind-soundpiece/src/generated.rs"))
             .unwrap();
-    assert!(generated.contains("max: Some(1234usize)"), "regenerated limits");
+    assert!(
+        generated.contains("max: Some(1234usize)"),
+        "regenerated limits"
+    );
     // Nothing but the spec and the generated files differ from the original.
     cargo(
         &scratch,

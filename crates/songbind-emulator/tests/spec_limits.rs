@@ -35,12 +35,20 @@ async fn put(emulator: &Emulator, lyrics: String) -> (u16, Value) {
 
 #[tokio::test]
 async fn soundpiece_lyrics_follow_the_spec() {
-    let max = spec_limit("soundpiece", "CreateRemixSongRequest", "lyrics", "maxLength") as usize;
+    let max = spec_limit(
+        "soundpiece",
+        "CreateRemixSongRequest",
+        "lyrics",
+        "maxLength",
+    ) as usize;
     let emulator = Emulator::start_for_tests().await.unwrap();
     let (status, _) = put(&emulator, "ü".repeat(max)).await;
     assert_eq!(status, 200, "{max} characters are accepted");
     let (status, body) = put(&emulator, "ü".repeat(max + 1)).await;
     assert_eq!(status, 422, "{body}");
     let text = body.to_string();
-    assert!(text.contains("lyrics") && text.contains(&max.to_string()), "{text}");
+    assert!(
+        text.contains("lyrics") && text.contains(&max.to_string()),
+        "{text}"
+    );
 }

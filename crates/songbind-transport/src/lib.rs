@@ -505,7 +505,10 @@ mod tests {
             lyrics.check_text(&"ü".repeat(3001)),
             Err("must be 1 to 3000 characters long (got 3001)".to_owned())
         );
-        assert!(lyrics.check_text(&"ü".repeat(3000)).is_ok(), "characters, not bytes");
+        assert!(
+            lyrics.check_text(&"ü".repeat(3000)).is_ok(),
+            "characters, not bytes"
+        );
         let at = Limit {
             field: "extend_at",
             rule: Rule::Range {

@@ -23,7 +23,10 @@ fn the_workspace_readme_shows_the_doctested_example() {
         "README.md's example differs from crates/songbind/README.md's"
     );
     // Only songbind and tokio: the example names no other crate.
-    for line in headline.lines().filter(|l| l.trim_start().starts_with("use ")) {
+    for line in headline
+        .lines()
+        .filter(|l| l.trim_start().starts_with("use "))
+    {
         assert!(line.contains("songbind::"), "{line}");
     }
 }

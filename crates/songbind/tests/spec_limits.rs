@@ -26,17 +26,33 @@ fn refusal(result: songbind::Result<()>) -> (String, String) {
 
 #[test]
 fn soundpiece_lyrics_follow_the_spec() {
-    let max = spec_limit("soundpiece", "CreateRemixSongRequest", "lyrics", "maxLength") as usize;
+    let max = spec_limit(
+        "soundpiece",
+        "CreateRemixSongRequest",
+        "lyrics",
+        "maxLength",
+    ) as usize;
     let request = |lyrics: String| RemixRequest::new("https://example.com/a.mp3", lyrics, "rock");
-    assert!(request("ü".repeat(max)).validate().is_ok(), "{max} characters");
+    assert!(
+        request("ü".repeat(max)).validate().is_ok(),
+        "{max} characters"
+    );
     let (field, reason) = refusal(request("ü".repeat(max + 1)).validate());
     assert_eq!(field, "lyrics");
-    assert!(reason.contains(&max.to_string()) && reason.contains(&(max + 1).to_string()), "{reason}");
+    assert!(
+        reason.contains(&max.to_string()) && reason.contains(&(max + 1).to_string()),
+        "{reason}"
+    );
 }
 
 #[test]
 fn soundpiece_variations_follow_the_spec() {
-    let max = spec_limit("soundpiece", "CreateRemixSongRequest", "n_variations", "maximum");
+    let max = spec_limit(
+        "soundpiece",
+        "CreateRemixSongRequest",
+        "n_variations",
+        "maximum",
+    );
     let mut request = RemixRequest::new("https://example.com/a.mp3", "la", "rock");
     request.n_variations = max as u8;
     assert!(request.validate().is_ok());
@@ -80,9 +96,13 @@ fn every_request_type_is_new_with_the_required_fields_then_setters() {
         .variations(2)
         .idempotency_key(key)
         .callback_url("https://hooks.example.com/x");
-    assert_eq!((soundpiece.n_variations, soundpiece.idempotency_key), (2, Some(key)));
-    let musicgpt = songbind::musicgpt::RemixRequest::new(AudioInput::Url("https://x.y/a".into()), "pop")
-        .mode(RemixMode::Inpaint)
-        .webhook_url("https://hooks.example.com/m");
+    assert_eq!(
+        (soundpiece.n_variations, soundpiece.idempotency_key),
+        (2, Some(key))
+    );
+    let musicgpt =
+        songbind::musicgpt::RemixRequest::new(AudioInput::Url("https://x.y/a".into()), "pop")
+            .mode(RemixMode::Inpaint)
+            .webhook_url("https://hooks.example.com/m");
     assert_eq!(musicgpt.mode, RemixMode::Inpaint);
 }

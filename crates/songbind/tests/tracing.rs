@@ -135,9 +135,9 @@ async fn calls_retries_and_stages_are_traced_without_the_key() {
         assert!(create.contains(field), "{field} in {create}");
     }
     assert!(
-        lines.iter().any(|l| l.starts_with("event")
-            && l.contains("retrying")
-            && l.contains("status=429")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("event") && l.contains("retrying") && l.contains("status=429")),
         "{all}"
     );
     assert!(

@@ -175,8 +175,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
-    /// With --output-dir: replace files that already exist there (and a
-    /// partial `<name>.part` left by an interrupted download). Symbolic links
+    /// With --output-dir (and `elevenlabs compose`): replace files that
+    /// already exist there (and a partial `<name>.part` left by an
+    /// interrupted download). Symbolic links
     /// in place of a `.part` file are never followed, even with --force.
     #[arg(long, global = true)]
     pub force: bool,

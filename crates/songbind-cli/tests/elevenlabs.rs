@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde_json::Value;
-use songbind_emulator::{Emulator, Fault, FaultRule, Provider, RecordedRequest};
+use songbind_emulator::{Emulator, Fault, FaultRule, Pacing, Provider, RecordedRequest};
 
 /// The key every run uses; it must never appear in anything printed.
 const KEY: &str = "xi_cli_test_7c6b5a4d3e";
@@ -540,6 +540,37 @@ async fn a_rate_limit_that_does_not_lift_exits_1_and_leaves_no_file() {
     .await;
     let line = run.failure(1);
     assert!(line.contains("rate limit"), "{line}");
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_counts_the_whole_compose_and_leaves_no_file() {
+    let emulator = Emulator::builder()
+        .pacing(Pacing::realtime())
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = against(
+        &emulator.base_url(Provider::ElevenLabs),
+        &[
+            "compose",
+            "--prompt",
+            "pop",
+            "--output-dir",
+            dir.path().to_str().unwrap(),
+            "--timeout",
+            "0.5",
+        ],
+    )
+    .await;
+    let line = run.failure(1);
+    assert!(line.contains("timed out after 500ms"), "{line}");
+    assert!(line.contains("ElevenLabs compose"), "{line}");
     assert!(
         files_in(dir.path()).is_empty(),
         "{:?}",

@@ -7,6 +7,33 @@
 //! composition plan; [`ElevenLabs::submit_compose`] is the same compose as
 //! a [`Job`] (stages `composing`, then `streaming audio`).
 //!
+//! Plans are the spec's own types, built with their generated builders
+//! (both formats: v1 `MusicPrompt`, v2 `CompositionPlan`) and checked
+//! against the spec's limits before anything is sent:
+//!
+//! ```
+//! use songbind::elevenlabs::{api::types, ComposeRequest, MusicModelId};
+//!
+//! let chunk: types::GenerationChunk = types::GenerationChunk::builder()
+//!     .text("[Verse] city lights at night")
+//!     .duration_ms(12_000)
+//!     .positive_styles(vec!["synthwave".to_owned()])
+//!     .try_into()
+//!     .unwrap();
+//! let plan = types::CompositionPlan { chunks: vec![chunk.into()] };
+//! let request = ComposeRequest::from_plan(plan);
+//! assert_eq!(request.model_id, MusicModelId::MusicV2); // the format's model
+//! request.validate().unwrap();
+//! // A chunk longer than the spec allows is refused before sending.
+//! let mut long = request.clone();
+//! if let Some(songbind::elevenlabs::AnyCompositionPlan::CompositionPlan(p)) = &mut long.plan {
+//!     if let types::CompositionChunk::GenerationChunk(c) = &mut p.chunks[0] {
+//!         c.duration_ms = 500_000;
+//!     }
+//! }
+//! assert!(long.validate().is_err());
+//! ```
+//!
 //! Composes are not idempotent (each one is billed): only 429 (e.g.
 //! `too_many_concurrent_requests`) and 503 are retried. A copyright refusal
 //! is [`Error::ContentRejected`] with the provider's [`Suggestion`]; retry

@@ -635,6 +635,52 @@ async fn invalid_requests_get_422_issues_naming_the_field() -> Result<()> {
     Ok(())
 }
 
+/// A limit read from specs/elevenlabs.yaml at test time: `key` of
+/// `schema` (or of its `field` when given).
+fn spec_limit(schema: &str, field: Option<&str>, key: &str) -> Result<i64> {
+    let path = format!("{}/../../specs/elevenlabs.yaml", env!("CARGO_MANIFEST_DIR"));
+    let spec: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path)?)?;
+    let schema = &spec["components"]["schemas"][schema];
+    let node = match field {
+        Some(field) => &schema["properties"][field],
+        None => schema,
+    };
+    node[key]
+        .as_i64()
+        .with_context(|| format!("{schema:?} {field:?} {key}"))
+}
+
+#[tokio::test]
+async fn limits_follow_the_spec_file() -> Result<()> {
+    let emulator = Emulator::start_for_tests().await?;
+    let max_prompt = usize::try_from(spec_limit("Prompt", None, "maxLength")?)?;
+    let min_length = spec_limit(
+        "CreateCompositionPlanRequest",
+        Some("music_length_ms"),
+        "minimum",
+    )?;
+    let max_length = spec_limit(
+        "CreateCompositionPlanRequest",
+        Some("music_length_ms"),
+        "maximum",
+    )?;
+    let plan = |prompt: String, length: i64| {
+        let emulator = &emulator;
+        async move {
+            let body = json!({ "prompt": prompt, "music_length_ms": length });
+            let response = post(emulator, "/v1/music/plan", &body).await?;
+            anyhow::Ok(response.status().as_u16())
+        }
+    };
+    assert_eq!(plan("ü".repeat(max_prompt), max_length).await?, 200);
+    assert_eq!(plan("a song".to_owned(), min_length).await?, 200);
+    assert_eq!(plan("ü".repeat(max_prompt + 1), max_length).await?, 422);
+    assert_eq!(plan("a song".to_owned(), max_length + 1).await?, 422);
+    assert_eq!(plan("a song".to_owned(), min_length - 1).await?, 422);
+    emulator.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_prompt_naming_an_artist_is_refused_with_a_prompt_to_retry_with() -> Result<()> {
     let emulator = Emulator::start_for_tests().await?;

@@ -63,10 +63,14 @@ fn find_words(lower: &str, phrase: &str) -> Vec<(usize, usize)> {
 /// artist names, plus "with an original melody and arrangement"; within the
 /// prompt limit, and never itself refused.
 pub(super) fn prompt_suggestion(prompt: &str) -> String {
-    // Lowercasing can change byte lengths (rare letters); work on the
-    // lowercased text then, which is still a fine suggestion.
+    // Offsets found in the lowercased text are the prompt's own only if
+    // lowercasing kept every character's byte length (rare letters do not);
+    // otherwise work on the lowercased text, still a fine suggestion.
     let lower = prompt.to_lowercase();
-    let mut text = if lower.len() == prompt.len() {
+    let same_offsets = prompt
+        .chars()
+        .all(|c| c.to_lowercase().map(char::len_utf8).sum::<usize>() == c.len_utf8());
+    let mut text = if same_offsets {
         prompt.to_owned()
     } else {
         lower.clone()
@@ -432,6 +436,9 @@ mod tests {
         assert!(!names_artist(&only), "{only}");
         let long = prompt_suggestion(&"in the style of Drake ".repeat(300));
         assert!(!names_artist(&long));
+        // Letters whose lowercase is longer do not break the offsets.
+        let odd = prompt_suggestion("İİİ pop like Adele, ẞ");
+        assert!(!names_artist(&odd), "{odd}");
     }
 
     #[test]

@@ -874,6 +874,49 @@ mod tests {
     }
 
     #[test]
+    fn odd_bodies_are_refused_without_panicking() {
+        let odd = [
+            json!(null),
+            json!(1),
+            json!("x"),
+            json!([]),
+            json!({}),
+            json!(u64::MAX),
+            json!(-1),
+            json!(1.5),
+            json!({ "chunks": "x" }),
+            json!({ "chunks": [1, {}, { "text": 1 }, { "song_id": "" , "range": [] }] }),
+            json!({ "sections": [{ "source_from": { "range": { "start_ms": 5, "end_ms": 1 } } }] }),
+            json!({ "sections": [{ "lines": ["x".repeat(10_000), 3] }] }),
+        ];
+        for endpoint in [
+            Endpoint::Compose,
+            Endpoint::Stream,
+            Endpoint::Detailed,
+            Endpoint::DetailedStream,
+        ] {
+            for value in &odd {
+                for field in [
+                    "prompt",
+                    "composition_plan",
+                    "music_length_ms",
+                    "model_id",
+                    "seed",
+                    "finetune_id",
+                    "with_timestamps",
+                ] {
+                    let body = json!({ field: value, "model_id": "music_v2" }).to_string();
+                    let _ = generation(endpoint, body.as_bytes());
+                    let body = json!({ "prompt": "a", "source_composition_plan": value });
+                    let _ = plan_request(body.to_string().as_bytes());
+                }
+                let _ = generation(endpoint, value.to_string().as_bytes());
+            }
+        }
+        assert!(generation(Endpoint::Compose, b"\xff\xfe").is_err());
+    }
+
+    #[test]
     fn output_formats_are_the_generated_enum() {
         assert_eq!(output_format(None), Ok(AudioFormat::Wav));
         assert_eq!(

@@ -32,6 +32,7 @@ use crate::output::{ComposeReport, printable, provider_name};
 use crate::progress::JobProgress;
 use crate::run::{self, Ending, Interrupt};
 
+/// The provider every operation here talks to.
 const PROVIDER: ProviderName = ProviderName::ElevenLabs;
 
 /// Largest `--plan-file` read (plans are a few kilobytes).
@@ -182,7 +183,6 @@ pub async fn run(
         ));
     }
     let waiting_for = format!("the {title} request");
-    let suggestion_dir = dir.clone();
     let finished = match command {
         Command::Compose(request, detailed) => {
             let work = compose(&client, &request, detailed, &dir, global.force, &progress);
@@ -203,15 +203,9 @@ pub async fn run(
     let finished = match finished {
         Ok(finished) => finished,
         Err((ending, request)) => {
-            progress.done("failed");
-            return Err(failure_of(
-                ending,
-                &waiting_for,
-                request.as_ref(),
-                &suggestion_dir,
-                global.force,
-            )
-            .await);
+            progress.failed();
+            let failure = failure_of(ending, &waiting_for, request.as_ref(), &dir, global.force);
+            return Err(failure.await);
         }
     };
     let printed = match finished {

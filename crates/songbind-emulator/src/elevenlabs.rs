@@ -53,6 +53,10 @@
 //!   acceptance until its answer's last byte is sent or its client goes
 //!   away; the plan endpoint takes no slot.
 //!
+//! A `stall:<duration>` fault holds a request before it reaches ElevenLabs,
+//! so it takes no slot; `stall-stream:<n>:<duration>` holds a generation
+//! open (slot taken) after `n` pieces.
+//!
 //! A generation counts as created ([`ElevenLabsState::job_count`]) when it
 //! passed every check. Stream faults (`drop-stream:<n>`, `end-stream:<n>`,
 //! `stall-stream:<n>:<duration>`, `fragment`) shape every generation answer,

@@ -120,6 +120,7 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The crate's README (its headline example) runs as a doctest.
 #[cfg(doctest)]
@@ -129,6 +130,7 @@ pub struct ReadmeDoctests;
 mod client;
 pub mod download;
 #[cfg(feature = "elevenlabs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "elevenlabs")))]
 pub mod elevenlabs;
 pub mod error;
 pub mod job;
@@ -136,6 +138,7 @@ pub mod lyrics;
 #[cfg(feature = "elevenlabs")]
 mod multipart;
 #[cfg(feature = "musicgpt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "musicgpt")))]
 pub mod musicgpt;
 #[cfg(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt"))]
 mod poll;
@@ -143,10 +146,13 @@ mod redact;
 pub mod retry;
 pub mod secret;
 #[cfg(feature = "soundpiece")]
+#[cfg_attr(docsrs, doc(cfg(feature = "soundpiece")))]
 pub mod soundpiece;
 #[cfg(feature = "soundverse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "soundverse")))]
 pub mod soundverse;
 #[cfg(feature = "soundverse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "soundverse")))]
 pub mod sse;
 #[cfg(feature = "musicgpt")]
 mod upload;

@@ -75,7 +75,7 @@ pub(crate) fn leaked_key_at(text: &str, key: &str) -> Option<usize> {
 /// jobs 100, 310, 322 and 936: a 5xx listing the request headers after a
 /// trace id of 27 to 79 characters). Set to `false` once the library
 /// scrubs before it cuts: such a piece then counts as a leaked key again.
-pub const TOLERATE_KEY_CUT_BY_EXCERPT: bool = true;
+pub const TOLERATE_KEY_CUT_BY_EXCERPT: bool = false;
 
 /// Where a job's result showed the key.
 #[derive(Debug, PartialEq, Eq)]

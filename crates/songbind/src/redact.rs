@@ -75,6 +75,18 @@ impl Redactor {
                 out = Cow::Owned(out.replace(needle.as_str(), MASK));
             }
         }
+        // An excerpt (cut to a length, ending in `…`) may have cut the key
+        // itself: its start, just before the `…`, is masked too.
+        if let Some(cut) = out.strip_suffix('…') {
+            let start = self
+                .needles
+                .iter()
+                .filter_map(|needle| key_start_at_end(cut, needle))
+                .min();
+            if let Some(start) = start {
+                out = Cow::Owned(format!("{}{MASK}…", &cut[..start]));
+            }
+        }
         out
     }
 
@@ -222,6 +234,16 @@ impl Redactor {
     }
 }
 
+/// Where `text` ends with the first characters of `needle` (at least
+/// [`SHORTEST_KEY`] of them, or all of a shorter rest), if it does.
+fn key_start_at_end(text: &str, needle: &str) -> Option<usize> {
+    (SHORTEST_KEY..needle.len())
+        .rev()
+        .filter(|len| needle.is_char_boundary(*len))
+        .find(|len| text.ends_with(&needle[..*len]))
+        .map(|len| text.len() - len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +255,32 @@ mod tests {
         let clean = redactor.text(text);
         assert!(!clean.contains("sk_live"), "{clean}");
         assert_eq!(clean.matches(MASK).count(), 3, "{clean}");
+    }
+
+    #[test]
+    fn a_key_cut_by_an_excerpt_is_masked_from_its_start() {
+        let redactor = Redactor::new(&Secret::from("sk_live_UAPS6ASInk4I4sv7QxYz"));
+        let cut = "authorization: Bearer sk_live_UAPS6ASInk4I4sv7Q…";
+        assert_eq!(redactor.text(cut), "authorization: Bearer ***…");
+        // Only at the cut: the same start elsewhere, or text that merely ends
+        // in an ellipsis, is left alone.
+        assert_eq!(
+            redactor.text("sk_live_UAPS and more…"),
+            "sk_live_UAPS and more…"
+        );
+        assert_eq!(redactor.text("nothing to see…"), "nothing to see…");
+        let mut error = crate::Error::from_response(
+            crate::ProviderName::Soundverse,
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            &Default::default(),
+            &format!(
+                "{}authorization: Bearer sk_live_UAPS6ASInk4I4sv7QxYz",
+                "x".repeat(190)
+            ),
+        );
+        error = redactor.error(error);
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains("sk_live_UAPS"), "{text}");
     }
 
     #[test]

@@ -293,12 +293,7 @@ impl Job {
     /// Every error the job's events end with names `resume` (the job
     /// exists, and this finds it again).
     #[cfg_attr(
-        not(any(
-            feature = "soundverse",
-            feature = "soundpiece",
-            feature = "musicgpt",
-            feature = "elevenlabs"
-        )),
+        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
         allow(dead_code)
     )]
     pub(crate) fn resumable(mut self, resume: ResumeWith) -> Self {

@@ -127,6 +127,12 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(any(
+    feature = "soundverse",
+    feature = "soundpiece",
+    feature = "musicgpt",
+    feature = "elevenlabs"
+))]
 mod client;
 pub mod download;
 #[cfg(feature = "elevenlabs")]

@@ -252,6 +252,7 @@ pub struct Job {
     redactor: Redactor,
     resume: Option<ResumeWith>,
     idempotency_key: Option<uuid::Uuid>,
+    answers: crate::answers::Answers,
 }
 
 impl std::fmt::Debug for Job {
@@ -284,10 +285,28 @@ impl Job {
             provider,
             id,
             source,
+            answers: crate::answers::Answers::scrubbed_by(&redactor),
             redactor,
             resume: None,
             idempotency_key: None,
         }
+    }
+
+    /// Shares `answers`, where the create's answer was recorded.
+    #[cfg_attr(
+        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        allow(dead_code)
+    )]
+    pub(crate) fn with_answers(mut self, answers: crate::answers::Answers) -> Self {
+        self.answers = answers;
+        self
+    }
+
+    /// The HTTP status and headers of the job's create answer and of its
+    /// latest answer (request id, rate-limit headers). Take it before
+    /// waiting; it fills in as the job is followed.
+    pub fn answers(&self) -> crate::answers::Answers {
+        self.answers.clone()
     }
 
     /// Every error the job's events end with names `resume` (the job
@@ -356,6 +375,7 @@ impl Job {
                 .map(|token| Box::pin(token.cancelled_owned())),
             waiting_for,
             done: false,
+            answers: self.answers.clone(),
         };
         // Provider text is scrubbed of the key; every failure names the job.
         let (provider, id) = (self.provider, redactor.text(&self.id).into_owned());
@@ -439,6 +459,8 @@ struct Bounded {
     cancel: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     waiting_for: String,
     done: bool,
+    /// Where the answers of the polls this stream makes are recorded.
+    answers: crate::answers::Answers,
 }
 
 impl Stream for Bounded {
@@ -469,7 +491,8 @@ impl Stream for Bounded {
             let waiting_for = std::mem::take(&mut self.waiting_for);
             return Poll::Ready(Some(Err(Error::Timeout { after, waiting_for })));
         }
-        match self.inner.poll_next_unpin(cx) {
+        let answers = self.answers.clone();
+        match answers.sync_scope(|| self.inner.poll_next_unpin(cx)) {
             Poll::Ready(Some(item)) => {
                 if matches!(item, Err(_) | Ok(JobEvent::Completed(_))) {
                     self.done = true;

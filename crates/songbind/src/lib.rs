@@ -127,6 +127,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod answers;
 #[cfg(any(
     feature = "soundverse",
     feature = "soundpiece",
@@ -165,6 +166,7 @@ mod upload;
 pub mod validate;
 pub mod webhook;
 
+pub use answers::{AnswerMeta, Answers};
 pub use download::Downloader;
 pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith, Suggestion};
 pub use job::{Job, JobEvent, JobOutput, Output, Stage, WaitOptions};

@@ -141,13 +141,13 @@ impl MusicGpt {
             AudioInput::File(path) => UploadAudio::File(path),
             AudioInput::Url(_) => UploadAudio::None,
         };
-        let created = self
-            .calls
-            .run("remix", Repeatable::OnlyIfNotTaken, |_| {
+        let answers = crate::Answers::scrubbed_by(&self.calls.redactor);
+        let created = answers
+            .scope(self.calls.run("remix", Repeatable::OnlyIfNotTaken, |_| {
                 post_remix(self.client.client(), self.client.baseurl(), &form, audio)
-            })
+            }))
             .await?;
-        Ok(self.job(created))
+        Ok(self.job(created).with_answers(answers))
     }
 
     /// Reads one conversion by its id.

@@ -134,6 +134,7 @@ fn record_answer(span: &tracing::Span, answer: Option<(u16, &HeaderMap)>) {
     let Some((status, headers)) = answer else {
         return;
     };
+    crate::answers::record(status, headers);
     span.record("http.status", status);
     let id = ["x-request-id", "request-id", "x-trace-id"]
         .iter()

@@ -146,14 +146,20 @@ impl SoundPiece {
         request.validate()?;
         let key = request.idempotency_key.unwrap_or_else(Uuid::new_v4);
         let body = request.to_wire(key)?;
-        let created = self
-            .calls
-            .generated("create_remix_song", Repeatable::Safe, || {
-                self.client.create_remix_song().body(body.clone()).send()
-            })
+        let answers = crate::Answers::scrubbed_by(&self.calls.redactor);
+        let created = answers
+            .scope(
+                self.calls
+                    .generated("create_remix_song", Repeatable::Safe, || {
+                        self.client.create_remix_song().body(body.clone()).send()
+                    }),
+            )
             .await
             .map_err(|e| e.after_create(ResumeWith::IdempotencyKey(key)))?;
-        Ok(self.job(created.remix_song).with_idempotency_key(key))
+        Ok(self
+            .job(created.remix_song)
+            .with_idempotency_key(key)
+            .with_answers(answers))
     }
 
     /// Reads an operation; with `wait`, long-polls (about 20 s) until it is

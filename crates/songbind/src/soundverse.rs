@@ -448,9 +448,15 @@ impl Soundverse {
             let stream = SoundverseEventStream::with_limits(bytes.into_inner(), self.limits);
             self.job(stream).await
         };
-        within(options, || format!("the {PROVIDER} song id"), work)
-            .await
-            .map_err(|e| self.calls.redactor.error(e))
+        let answers = crate::Answers::scrubbed_by(&self.calls.redactor);
+        within(
+            options,
+            || format!("the {PROVIDER} song id"),
+            answers.scope(work),
+        )
+        .await
+        .map(|job| job.with_answers(answers))
+        .map_err(|e| self.calls.redactor.error(e))
     }
 
     /// Reads the stream until the song has a `message_id` (or fails), then

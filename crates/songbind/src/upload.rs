@@ -85,6 +85,7 @@ pub(crate) async fn post_remix(
     };
     let status = response.status();
     let headers = response.headers().clone();
+    crate::answers::record(status.as_u16(), &headers);
     let body = response.text().await.map_err(Error::Transport)?;
     // A server may answer before reading the whole body; an upload that was
     // stopped is still a failure.

@@ -411,7 +411,9 @@ async fn submission_and_sync_calls_honour_a_deadline_and_cancellation() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
-    assert_eq!(front.count("POST"), 1);
+    // Under load the deadline may pass before the request is even read:
+    // what must hold is that it is never sent twice.
+    assert!(front.count("POST") <= 1);
 
     let front = Front::start("http://127.0.0.1:9", vec![Step::Keepalives]).await;
     let token = CancellationToken::new();

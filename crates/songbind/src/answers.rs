@@ -1,0 +1,128 @@
+//! The raw answers behind a job: the HTTP status and headers of its create
+//! answer and of the latest answer while following it (request ids,
+//! rate-limit headers), with no need to drop to the generated crate.
+//!
+//! Every call made through a provider client records its answer in the
+//! [`Answers`] of the job being created or followed (a task-local set while
+//! the job's own futures run), so concurrent jobs never mix their answers.
+
+use std::sync::{Arc, Mutex};
+
+use reqwest::header::HeaderMap;
+
+use crate::redact::Redactor;
+
+/// The HTTP status and headers of one answer (values that held the API key
+/// are scrubbed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnswerMeta {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response headers.
+    pub headers: HeaderMap,
+}
+
+impl AnswerMeta {
+    /// A header's value, if it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// The provider's request id (`x-request-id`, `request-id` or
+    /// `x-trace-id`), if a header carries one.
+    pub fn request_id(&self) -> Option<&str> {
+        ["x-request-id", "request-id", "x-trace-id"]
+            .iter()
+            .find_map(|name| self.header(name))
+    }
+}
+
+/// The answers of one job; cheap to clone, shared with the job. Take it
+/// before waiting: `let answers = job.answers(); job.wait(..).await?;`.
+#[derive(Clone, Debug, Default)]
+pub struct Answers {
+    recorded: Arc<Mutex<Recorded>>,
+    /// Scrubs the key from every header value recorded.
+    redactor: Redactor,
+}
+
+#[derive(Debug, Default)]
+struct Recorded {
+    created: Option<AnswerMeta>,
+    last: Option<AnswerMeta>,
+}
+
+impl Answers {
+    /// The create's answer (for Soundverse, the stream's).
+    pub fn created(&self) -> Option<AnswerMeta> {
+        self.lock().created.clone()
+    }
+
+    /// The latest answer: the final one once the job has ended.
+    pub fn last(&self) -> Option<AnswerMeta> {
+        self.lock().last.clone()
+    }
+
+    /// Answers recorded with `redactor`'s key scrubbed from the headers.
+    #[cfg_attr(
+        not(any(
+            feature = "soundverse",
+            feature = "soundpiece",
+            feature = "musicgpt",
+            feature = "elevenlabs"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn scrubbed_by(redactor: &Redactor) -> Self {
+        Self {
+            recorded: Arc::default(),
+            redactor: redactor.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.recorded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records `meta`; the first answer recorded is the create's.
+    fn record(&self, mut meta: AnswerMeta) {
+        meta.headers = self.redactor.headers(&meta.headers);
+        let mut recorded = self.lock();
+        if recorded.created.is_none() {
+            recorded.created = Some(meta.clone());
+        }
+        recorded.last = Some(meta);
+    }
+
+    /// Runs `work` with its calls' answers recorded here.
+    #[cfg_attr(
+        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        allow(dead_code)
+    )]
+    pub(crate) async fn scope<F: std::future::Future>(&self, work: F) -> F::Output {
+        CURRENT.scope(self.clone(), work).await
+    }
+
+    /// Runs `poll` (one poll of a job's events) with its calls' answers
+    /// recorded here.
+    pub(crate) fn sync_scope<R>(&self, poll: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self.clone(), poll)
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Answers;
+}
+
+/// Records an answer in the current job's answers, if a job is being
+/// created or followed.
+pub(crate) fn record(status: u16, headers: &HeaderMap) {
+    let _ = CURRENT.try_with(|answers| {
+        answers.record(AnswerMeta {
+            status,
+            headers: headers.clone(),
+        });
+    });
+}

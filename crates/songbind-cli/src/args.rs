@@ -45,6 +45,24 @@ macro_rules! example {
     (elevenlabs_compose) => {
         "songbind --mock elevenlabs compose --prompt \"A calm piano piece for a rainy morning\" --music-length-ms 10000 --output-dir songs"
     };
+    (soundverse_status) => {
+        "songbind soundverse status msg_123 --json"
+    };
+    (soundverse_wait) => {
+        "songbind soundverse wait msg_123 --output-dir songs"
+    };
+    (soundpiece_status) => {
+        "songbind soundpiece status op_123"
+    };
+    (soundpiece_wait) => {
+        "songbind soundpiece wait op_123 --timeout 600"
+    };
+    (musicgpt_status) => {
+        "songbind musicgpt status 5f1e2d3c-4b5a-4c6d-8e7f-0a1b2c3d4e5f"
+    };
+    (musicgpt_wait) => {
+        "songbind musicgpt wait 5f1e2d3c-4b5a-4c6d-8e7f-0a1b2c3d4e5f --json"
+    };
     (elevenlabs_plan) => {
         "songbind elevenlabs plan --prompt \"An upbeat synth-pop song\" --model-id music_v2 > plan.json && songbind elevenlabs compose --plan-file plan.json --detailed"
     };
@@ -68,6 +86,10 @@ macro_rules! all_examples {
             example!(musicgpt_file),
             "\n  ",
             example!(musicgpt_url),
+            "\n  ",
+            example!(soundverse_status),
+            "\n  ",
+            example!(soundpiece_wait),
             "\n  ",
             example!(elevenlabs_compose),
             "\n  ",
@@ -101,8 +123,12 @@ Output:
   provider does not return left out. `elevenlabs compose` writes the audio
   itself into --output-dir (default: the current directory) and prints
   {\"provider\", \"operation\", \"song_id\", \"files\", \"bytes\",
-  \"content_type\"}; `elevenlabs plan` prints the plan. Progress bars go to
-  stderr, only when it is a terminal.
+  \"content_type\"}; `elevenlabs plan` prints the plan. `<provider> wait <id>`
+  prints what the create printed (operation \"wait\"); `<provider> status <id>`
+  the same object (operation \"status\", the outputs ready so far) with
+  \"state\" (running, completed or failed), \"stage\", \"progress\" and
+  \"error\". Progress bars go to stderr, only when it is a terminal; -v adds
+  the library's tracing there (one line per HTTP call, retry and stage).
 
 Exit status:
   0    the job finished (and every download with it)
@@ -111,6 +137,8 @@ Exit status:
   2    refused before any request was sent: a missing or invalid flag or
        value, or no API key
   130  interrupted (Ctrl-C)
+  A create (or wait) that timed out or was interrupted once the job had an
+  id names the command that follows it: `songbind <provider> wait <id>`.
   Every failure is one line on stderr, with the provider's own message."
 );
 
@@ -186,6 +214,12 @@ pub struct GlobalArgs {
     /// key, no network. SONGBIND_MOCK_PACING sets its speed.
     #[arg(long, global = true)]
     pub mock: bool,
+
+    /// Print what the library traces on stderr: one line per HTTP call
+    /// (`songbind.call`: provider, operation, attempt, status, elapsed
+    /// time, request id), each retry and each stage of the job. Never a key.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 /// The provider to talk to.
@@ -235,6 +269,23 @@ pub enum SoundverseOperation {
     /// Remix a song (`/v7/generate/remix`, streamed only).
     #[command(after_help = concat!("Example:\n  ", example!(soundverse_remix)))]
     Remix(SoundverseRemixArgs),
+    /// Look up a generation once by its message id
+    /// (`/status/generations/{id}`) and print it.
+    #[command(after_help = concat!("Example:\n  ", example!(soundverse_status)))]
+    Status(MessageIdArgs),
+    /// Follow a generation by its message id to its end, with the same
+    /// progress, output and downloads as the create commands.
+    #[command(after_help = concat!("Example:\n  ", example!(soundverse_wait)))]
+    Wait(MessageIdArgs),
+}
+
+/// `soundverse status` and `soundverse wait`.
+#[derive(Debug, Args)]
+pub struct MessageIdArgs {
+    /// The generation's message id (`msg_...`), as a create command
+    /// printed it.
+    #[arg(value_name = "MESSAGE_ID")]
+    pub id: String,
 }
 
 /// `soundverse generate`.
@@ -295,6 +346,22 @@ pub enum SoundPieceOperation {
     /// Remix a track with new lyrics and a style prompt (`PUT /v1/create.remix_song`).
     #[command(after_help = concat!("Example:\n  ", example!(soundpiece_remix)))]
     Remix(SoundPieceRemixArgs),
+    /// Look up an operation once by its id (`GET /v1/create.remix_song`)
+    /// and print it.
+    #[command(after_help = concat!("Example:\n  ", example!(soundpiece_status)))]
+    Status(OperationIdArgs),
+    /// Follow an operation by its id to its end (long-polled), with the
+    /// same progress, output and downloads as `remix`.
+    #[command(after_help = concat!("Example:\n  ", example!(soundpiece_wait)))]
+    Wait(OperationIdArgs),
+}
+
+/// `soundpiece status` and `soundpiece wait`.
+#[derive(Debug, Args)]
+pub struct OperationIdArgs {
+    /// The operation's id (`op_...`), as `remix` printed it.
+    #[arg(value_name = "OPERATION_ID")]
+    pub id: String,
 }
 
 /// `soundpiece remix`.
@@ -329,6 +396,23 @@ pub enum MusicGptOperation {
     /// Remix a local file or a URL (`POST /Remix`).
     #[command(after_help = concat!("Examples:\n  ", example!(musicgpt_file), "\n  ", example!(musicgpt_url)))]
     Remix(MusicGptRemixArgs),
+    /// Look up a task once by its task id (`GET /byId?task_id=`: the
+    /// task's first conversion) and print it.
+    #[command(after_help = concat!("Example:\n  ", example!(musicgpt_status)))]
+    Status(TaskIdArgs),
+    /// Follow a task by its task id to its end (polled), with the same
+    /// progress, output and downloads as `remix`. MusicGPT finds a task's
+    /// first conversion by its task id, so this follows that one.
+    #[command(after_help = concat!("Example:\n  ", example!(musicgpt_wait)))]
+    Wait(TaskIdArgs),
+}
+
+/// `musicgpt status` and `musicgpt wait`.
+#[derive(Debug, Args)]
+pub struct TaskIdArgs {
+    /// The task's id, as `remix` printed it (or its webhook named it).
+    #[arg(value_name = "TASK_ID")]
+    pub id: String,
 }
 
 /// `musicgpt remix`: exactly one of `--audio-file` and `--audio-path`.
@@ -528,6 +612,39 @@ mod tests {
         .unwrap();
         assert!(cli.global.json);
         assert_eq!(cli.global.timeout, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn status_and_wait_take_the_id_and_the_same_global_flags() {
+        let cli = Cli::try_parse_from([
+            "songbind",
+            "-v",
+            "soundpiece",
+            "wait",
+            "op_1",
+            "--json",
+            "--output-dir",
+            "songs",
+            "--timeout",
+            "5",
+        ])
+        .unwrap();
+        assert!(cli.global.verbose && cli.global.json);
+        assert_eq!(cli.global.output_dir, Some(PathBuf::from("songs")));
+        assert_eq!(cli.global.timeout, Some(Duration::from_secs(5)));
+        let ProviderCommand::SoundPiece {
+            operation: SoundPieceOperation::Wait(args),
+        } = cli.command
+        else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(args.id, "op_1");
+        for provider in ["soundverse", "musicgpt"] {
+            let cli = Cli::try_parse_from(["songbind", provider, "status", "x", "--verbose"]);
+            assert!(cli.unwrap().global.verbose, "{provider}");
+        }
+        assert!(Cli::try_parse_from(["songbind", "soundverse", "wait"]).is_err());
+        assert!(Cli::try_parse_from(["songbind", "elevenlabs", "wait", "x"]).is_err());
     }
 
     #[test]

@@ -46,6 +46,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    if cli.global.verbose {
+        verbose();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -63,4 +66,27 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
+}
+
+/// `-v`: the `songbind` crates' tracing output on stderr, one line per event
+/// and per closed span (`songbind.call` with its provider, operation,
+/// attempt, HTTP status, elapsed time and request id). The library never
+/// records a key. Plain text: this build writes no ANSI colours, terminal or
+/// not.
+fn verbose() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_span_events(FmtSpan::CLOSE);
+    // Only the songbind crates: not the HTTP stack's own traces.
+    let only_songbind = Targets::new().with_target("songbind", LevelFilter::TRACE);
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(only_songbind)
+        .try_init();
 }

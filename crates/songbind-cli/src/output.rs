@@ -11,14 +11,15 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
 use serde::Serialize;
-use songbind::{JobOutput, ProviderName};
+use songbind::{JobOutput, Output, ProviderName};
 
 /// The result of a run, as `--json` prints it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
     /// `soundverse`, `soundpiece` or `musicgpt`.
     pub provider: &'static str,
-    /// `generate`, `extend` or `remix`.
+    /// `generate`, `extend`, `remix`, or `wait` / `status` for a job
+    /// followed or looked up by its id.
     pub operation: &'static str,
     /// The job's id at the provider (`msg_...`, `op_...`, a task id).
     pub id: String,
@@ -161,6 +162,130 @@ impl Report {
     }
 }
 
+/// Where a job stands, in the CLI's words (each provider has its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Not finished yet: `wait` follows it.
+    Running,
+    /// Finished, with its outputs.
+    Completed,
+    /// Finished without outputs.
+    Failed,
+}
+
+impl JobState {
+    /// `running`, `completed` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+        }
+    }
+}
+
+/// One lookup of a job (`status`), as the provider answered it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Looked {
+    /// Who answered.
+    pub provider: ProviderName,
+    /// The job's id.
+    pub id: String,
+    /// The provider's own word for the stage (`running`, `ready`, `COMPLETED`).
+    pub stage: Option<String>,
+    /// Where the job stands.
+    pub state: JobState,
+    /// Progress in percent, when the provider says.
+    pub progress: Option<u8>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// The outputs ready so far.
+    pub outputs: Vec<Output>,
+    /// Where each version can be played while it is finished (Soundverse).
+    pub stream_urls: BTreeMap<u32, String>,
+}
+
+/// What `status` prints: the job's [`Report`] (operation `status`, the
+/// outputs ready so far) and where it stands.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusReport {
+    /// Provider, operation, id and outputs, as a create reports them.
+    #[serde(flatten)]
+    pub report: Report,
+    /// `running`, `completed` or `failed`.
+    pub state: JobState,
+    /// The provider's own word for the stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Progress in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<u8>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StatusReport {
+    /// The report of one lookup.
+    pub fn new(looked: Looked) -> Self {
+        let done = JobOutput {
+            provider: looked.provider,
+            id: looked.id,
+            outputs: looked.outputs,
+        };
+        Self {
+            report: Report::new("status", done, &looked.stream_urls),
+            state: looked.state,
+            stage: looked.stage,
+            progress: looked.progress,
+            error: looked.error,
+        }
+    }
+
+    /// Prints the report on stdout, as [`Report::print`] does.
+    pub fn print(&self, json: bool) -> io::Result<()> {
+        print(self, json, || self.summary())
+    }
+
+    /// The human summary: where the job stands, then the outputs ready so
+    /// far as a create lists them.
+    pub fn summary(&self) -> String {
+        let count = self.report.outputs.len();
+        let mut text = format!(
+            "{} {}: {}",
+            self.report.provider,
+            printable(&self.report.id),
+            self.state.as_str()
+        );
+        if let Some(stage) = self.stage.as_deref().filter(|s| *s != self.state.as_str()) {
+            text.push_str(&format!(" ({})", printable(stage)));
+        }
+        if let Some(percent) = self.progress {
+            text.push_str(&format!(", {percent}%"));
+        }
+        text.push_str(&format!(
+            ", {count} output{}\n",
+            if count == 1 { "" } else { "s" }
+        ));
+        if let Some(error) = &self.error {
+            text.push_str(&format!("  error: {}\n", printable(error)));
+        }
+        let listed = self.report.summary();
+        if let Some((_, rest)) = listed.split_once('\n') {
+            text.push_str(rest);
+        }
+        if self.state == JobState::Running {
+            text.push_str(&format!(
+                "follow it with: songbind {} wait {}\n",
+                self.report.provider,
+                printable(&self.report.id)
+            ));
+        }
+        text
+    }
+}
+
 /// What `elevenlabs compose` made, as `--json` prints it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ComposeReport {
@@ -256,7 +381,6 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use songbind::Output;
 
     fn done() -> JobOutput {
         JobOutput {

@@ -19,17 +19,17 @@ use futures::StreamExt;
 use songbind::musicgpt::{self, AudioInput, MusicGpt};
 use songbind::soundpiece::{self, SoundPiece};
 use songbind::soundverse::{self, Soundverse};
-use songbind::{Error, Job, JobEvent, JobOutput, ProviderName, WaitOptions};
+use songbind::{Error, Job, JobEvent, JobOutput, Output, ProviderName, WaitOptions};
 use uuid::Uuid;
 
 use crate::args::{
-    Cli, MusicGptOperation, ProviderCommand, SoundPieceOperation, SoundverseOperation,
+    Cli, GlobalArgs, MusicGptOperation, ProviderCommand, SoundPieceOperation, SoundverseOperation,
 };
 use crate::downloads;
 use crate::elevenlabs;
 use crate::endpoint::{self, Endpoint};
 use crate::failure::{Failure, describe};
-use crate::output::Report;
+use crate::output::{JobState, Looked, Report, StatusReport, printable};
 use crate::progress::JobProgress;
 
 /// Pause between polls when `--poll-interval` is not given.
@@ -42,17 +42,14 @@ const MOCK_POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let mut interrupt = Interrupt::listen();
     let Cli { global, command } = cli;
-    let request = match command {
-        ProviderCommand::ElevenLabs { operation } => {
+    let request = match Command::from(command)? {
+        Command::ElevenLabs(operation) => {
             return elevenlabs::run(operation, &global, &mut interrupt).await;
         }
-        ProviderCommand::Soundverse { operation } => Request::soundverse(operation),
-        ProviderCommand::SoundPiece {
-            operation: SoundPieceOperation::Remix(args),
-        } => Request::soundpiece(args),
-        ProviderCommand::MusicGpt {
-            operation: MusicGptOperation::Remix(args),
-        } => Request::musicgpt(args)?,
+        Command::Existing(lookup, provider, id) => {
+            return existing(lookup, provider, id, &global, &mut interrupt).await;
+        }
+        Command::Create(request) => request,
     };
     request.validate().map_err(runtime_failure)?;
     let provider = request.provider();
@@ -64,19 +61,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 
     let title = format!("{provider} {}", call.operation());
     let mut progress = JobProgress::new(&title, call.expected_versions());
-    if endpoint.emulator.is_some() {
-        progress.log(&format!(
-            "--mock: using the built-in {provider} emulator at {}",
-            endpoint.base_url
-        ));
-    }
-    let default_interval = if endpoint.emulator.is_some() {
-        MOCK_POLL_INTERVAL
-    } else {
-        DEFAULT_POLL_INTERVAL
-    };
-    let options =
-        WaitOptions::default().poll_interval(global.poll_interval.unwrap_or(default_interval));
+    announce_mock(&progress, provider, &endpoint);
+    let options = wait_options(&global, &endpoint);
     let operation = call.operation();
     let idempotency_key = call.idempotency_key();
 
@@ -85,8 +71,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         let work = call.execute(&options, &mut progress, &mut job_id);
         bounded(work, global.timeout, &mut interrupt).await
     };
-    let finished = match ending {
-        Ok(finished) => finished,
+    match ending {
+        Ok(finished) => {
+            conclude(
+                finished,
+                operation,
+                idempotency_key,
+                &global,
+                &mut progress,
+                endpoint,
+            )
+            .await
+        }
         Err(ending) => {
             progress.failed();
             let sent = Sent {
@@ -95,15 +91,106 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 job_id,
                 idempotency_key,
             };
-            return Err(failure_of(ending, &sent));
+            Err(failure_of(ending, &sent))
         }
-    };
+    }
+}
 
+/// What the command line asks for.
+enum Command {
+    /// An ElevenLabs operation (no job to follow).
+    ElevenLabs(crate::args::ElevenLabsOperation),
+    /// A create: a job to submit and follow.
+    Create(Request),
+    /// `status` or `wait` for a job that exists, by its id.
+    Existing(Lookup, ProviderName, String),
+}
+
+impl Command {
+    /// Sorts the parsed command line; a MusicGPT `--audio-file` must be
+    /// readable.
+    fn from(command: ProviderCommand) -> Result<Self, Failure> {
+        use ProviderName::{MusicGpt as Mg, SoundPiece as Sp, Soundverse as Sv};
+        Ok(match command {
+            ProviderCommand::ElevenLabs { operation } => Command::ElevenLabs(operation),
+            ProviderCommand::Soundverse { operation } => match operation {
+                SoundverseOperation::Status(args) => Command::Existing(Lookup::Status, Sv, args.id),
+                SoundverseOperation::Wait(args) => Command::Existing(Lookup::Wait, Sv, args.id),
+                SoundverseOperation::Generate(args) => Command::Create(Request::Generate(
+                    soundverse::GenerateRequest {
+                        lyrics: args.lyrics,
+                        ..soundverse::GenerateRequest::new(args.prompt)
+                    },
+                    args.sync,
+                )),
+                SoundverseOperation::Extend(args) => Command::Create(Request::Extend(
+                    soundverse::ExtendRequest {
+                        audio_url: args.audio_url,
+                        lyrics: args.lyrics,
+                        extend_at_ms: args.extend_at,
+                        prompt: args.prompt,
+                    },
+                    args.sync,
+                )),
+                SoundverseOperation::Remix(args) => {
+                    Command::Create(Request::SoundverseRemix(soundverse::RemixRequest {
+                        song_reference_url: args.song_reference_url,
+                        prompt: args.prompt,
+                        lyrics: args.lyrics,
+                        ..soundverse::RemixRequest::default()
+                    }))
+                }
+            },
+            ProviderCommand::SoundPiece { operation } => match operation {
+                SoundPieceOperation::Remix(args) => Command::Create(Request::soundpiece(args)),
+                SoundPieceOperation::Status(args) => Command::Existing(Lookup::Status, Sp, args.id),
+                SoundPieceOperation::Wait(args) => Command::Existing(Lookup::Wait, Sp, args.id),
+            },
+            ProviderCommand::MusicGpt { operation } => match operation {
+                MusicGptOperation::Remix(args) => Command::Create(Request::musicgpt(args)?),
+                MusicGptOperation::Status(args) => Command::Existing(Lookup::Status, Mg, args.id),
+                MusicGptOperation::Wait(args) => Command::Existing(Lookup::Wait, Mg, args.id),
+            },
+        })
+    }
+}
+
+/// The provider is an emulator in this process under `--mock`: say so.
+fn announce_mock(progress: &JobProgress, provider: ProviderName, endpoint: &Endpoint) {
+    if endpoint.emulator.is_some() {
+        progress.log(&format!(
+            "--mock: using the built-in {provider} emulator at {}",
+            endpoint.base_url
+        ));
+    }
+}
+
+/// How to follow a job: `--poll-interval`, or the default for the endpoint.
+fn wait_options(global: &GlobalArgs, endpoint: &Endpoint) -> WaitOptions {
+    let default_interval = if endpoint.emulator.is_some() {
+        MOCK_POLL_INTERVAL
+    } else {
+        DEFAULT_POLL_INTERVAL
+    };
+    WaitOptions::default().poll_interval(global.poll_interval.unwrap_or(default_interval))
+}
+
+/// The end of a job followed to completion (a create or `wait`): the bars
+/// finish, the outputs are downloaded (`--output-dir`) and the result is
+/// printed.
+async fn conclude(
+    finished: Finished,
+    operation: &'static str,
+    idempotency_key: Option<String>,
+    global: &GlobalArgs,
+    progress: &mut JobProgress,
+    endpoint: Endpoint,
+) -> Result<(), Failure> {
     progress.finished(&finished.output.outputs);
     let mut report = Report::new(operation, finished.output, &finished.stream_urls);
     report.idempotency_key = idempotency_key;
     let downloaded = match &global.output_dir {
-        Some(dir) => downloads::download_all(dir, &mut report, &progress, global.force).await,
+        Some(dir) => downloads::download_all(dir, &mut report, progress, global.force).await,
         None => Ok(()),
     };
     // The result is printed even when a download failed: the job is paid for.
@@ -113,6 +200,284 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     // Under --mock the emulator served the downloads: it stops only now.
     drop(endpoint);
     downloaded
+}
+
+/// What to do with a job that already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lookup {
+    /// `status`: one lookup, printed.
+    Status,
+    /// `wait`: follow the job to its end, as a create does.
+    Wait,
+}
+
+impl Lookup {
+    /// The operation's name on the command line.
+    fn operation(self) -> &'static str {
+        match self {
+            Lookup::Status => "status",
+            Lookup::Wait => "wait",
+        }
+    }
+}
+
+/// What the provider calls the id `status` and `wait` take, as the usage
+/// line names it.
+fn id_name(provider: ProviderName) -> &'static str {
+    match provider {
+        ProviderName::Soundverse => "<MESSAGE_ID>",
+        ProviderName::SoundPiece => "<OPERATION_ID>",
+        _ => "<TASK_ID>",
+    }
+}
+
+/// `songbind <provider> status|wait <id>`.
+async fn existing(
+    lookup: Lookup,
+    provider: ProviderName,
+    id: String,
+    global: &GlobalArgs,
+    interrupt: &mut Interrupt,
+) -> Result<(), Failure> {
+    if id.trim().is_empty() {
+        return Err(Failure::invalid(id_name(provider), "must not be empty"));
+    }
+    let endpoint = endpoint::resolve(provider, global).await?;
+    let client = Client::connect(provider, &endpoint)?;
+    if let Some(dir) = &global.output_dir {
+        downloads::prepare(dir).await?;
+    }
+    let operation = lookup.operation();
+    let title = format!("{provider} {operation}");
+    let mut progress = JobProgress::new(&title, client.expected_versions(lookup));
+    announce_mock(&progress, provider, &endpoint);
+
+    if lookup == Lookup::Status {
+        progress.started(&id);
+        let looked = bounded(
+            async { Ok(client.status(&id).await?) },
+            global.timeout,
+            interrupt,
+        )
+        .await;
+        let looked = match looked {
+            Ok(looked) => looked,
+            Err(ending) => {
+                progress.failed();
+                let waiting_for = format!("{title} of {}", printable(&id));
+                return Err(lookup_failure(ending, waiting_for));
+            }
+        };
+        progress.done(looked.state.as_str());
+        let mut report = StatusReport::new(looked);
+        let downloaded = match &global.output_dir {
+            Some(dir) if !report.report.outputs.is_empty() => {
+                downloads::download_all(dir, &mut report.report, &progress, global.force).await
+            }
+            _ => Ok(()),
+        };
+        report
+            .print(global.json)
+            .map_err(|e| Failure::Runtime(format!("cannot write the result to stdout: {e}")))?;
+        drop(endpoint);
+        return downloaded;
+    }
+
+    let options = wait_options(global, &endpoint);
+    let mut job_id = Some(id.clone());
+    let ending = {
+        let work = async {
+            progress.started(&id);
+            let job = client.resume(&id).await?;
+            follow(job, &options, &mut progress, &mut job_id).await
+        };
+        bounded(work, global.timeout, interrupt).await
+    };
+    match ending {
+        Ok(finished) => conclude(finished, operation, None, global, &mut progress, endpoint).await,
+        Err(Ending::Failed(error)) => {
+            // The job failed, or the lookup was refused (an unknown id):
+            // running the same `wait` again would not help.
+            progress.failed();
+            Err(runtime_failure(error))
+        }
+        Err(ending) => {
+            progress.failed();
+            let sent = Sent {
+                provider,
+                title,
+                job_id,
+                idempotency_key: None,
+            };
+            Err(failure_of(ending, &sent))
+        }
+    }
+}
+
+/// The failure of a `status` lookup: what went wrong, with no resume hint
+/// (the lookup itself is what would be run again).
+fn lookup_failure(ending: Ending, waiting_for: String) -> Failure {
+    match ending {
+        Ending::Failed(error) => runtime_failure(error),
+        Ending::TimedOut(after) => {
+            Failure::Runtime(describe(&Error::Timeout { after, waiting_for }))
+        }
+        Ending::Interrupted => Failure::Interrupted(describe(&Error::Cancelled { waiting_for })),
+    }
+}
+
+/// A client for a provider whose jobs can be looked up and followed by id.
+enum Client {
+    /// By message id.
+    Soundverse(Soundverse),
+    /// By operation id.
+    SoundPiece(SoundPiece),
+    /// By task id.
+    MusicGpt(MusicGpt),
+}
+
+impl Client {
+    /// The provider's client; a base URL or key it cannot use is refused
+    /// here, before anything is sent.
+    fn connect(provider: ProviderName, endpoint: &Endpoint) -> Result<Self, Failure> {
+        let refused = |error: Error| refused(endpoint, error);
+        let (url, key) = (&endpoint.base_url, &endpoint.api_key);
+        Ok(match provider {
+            ProviderName::Soundverse => {
+                Client::Soundverse(Soundverse::new(url, key).map_err(refused)?)
+            }
+            ProviderName::SoundPiece => {
+                Client::SoundPiece(SoundPiece::new(url, key).map_err(refused)?)
+            }
+            ProviderName::MusicGpt => Client::MusicGpt(MusicGpt::new(url, key).map_err(refused)?),
+            other => {
+                return Err(Failure::Usage(format!(
+                    "{other} answers at once: it has no job to look up"
+                )));
+            }
+        })
+    }
+
+    /// How many bars to draw before the first event.
+    fn expected_versions(&self, lookup: Lookup) -> u32 {
+        match (lookup, self) {
+            (Lookup::Status, _) => 0,
+            (Lookup::Wait, Client::Soundverse(_)) => 2,
+            // One variation at least; more get their bar when they arrive.
+            // A MusicGPT task id names its first conversion.
+            (Lookup::Wait, _) => 1,
+        }
+    }
+
+    /// The job named `id`, to follow.
+    async fn resume(&self, id: &str) -> songbind::Result<Job> {
+        match self {
+            Client::Soundverse(client) => client.resume(id),
+            Client::SoundPiece(client) => client.resume(id).await,
+            Client::MusicGpt(client) => client.resume(id),
+        }
+    }
+
+    /// One lookup of the job named `id`.
+    async fn status(&self, id: &str) -> songbind::Result<Looked> {
+        match self {
+            Client::Soundverse(client) => {
+                let now = client.generation(id).await?;
+                let stage = now.status.clone();
+                let mut stream_urls = BTreeMap::new();
+                let mut outputs = Vec::new();
+                for (index, version) in now.versions.iter().enumerate() {
+                    let number = version.version.unwrap_or(index as u32 + 1);
+                    if let Some(url) = &version.stream_url {
+                        stream_urls.insert(number, url.clone());
+                    }
+                    if let Some(url) = &version.audio_url {
+                        outputs.push(Output {
+                            title: now.song_name.clone(),
+                            album_art: now.album_art.clone(),
+                            ..Output::new(url.clone(), Some(number))
+                        });
+                    }
+                }
+                let state = match (stage.as_deref(), now.is_complete) {
+                    (Some("failed"), _) => JobState::Failed,
+                    (_, Some(true)) | (Some("completed"), None) if !outputs.is_empty() => {
+                        JobState::Completed
+                    }
+                    _ => JobState::Running,
+                };
+                Ok(Looked {
+                    provider: ProviderName::Soundverse,
+                    id: now.message_id.clone().unwrap_or_else(|| id.to_owned()),
+                    stage,
+                    state,
+                    progress: now.progress,
+                    error: now.error.clone(),
+                    outputs,
+                    stream_urls,
+                })
+            }
+            Client::SoundPiece(client) => {
+                let song = client.get(id, false).await?;
+                let outputs = song
+                    .outputs
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(index, output)| Output {
+                        duration_secs: output.duration,
+                        expires_at: output.expires_at.map(|t| t.to_rfc3339()),
+                        ..Output::new(output.url.clone(), Some(index as u32 + 1))
+                    })
+                    .collect();
+                let state = match song.status.as_deref() {
+                    Some("ready") => JobState::Completed,
+                    Some("failed") => JobState::Failed,
+                    _ => JobState::Running,
+                };
+                Ok(Looked {
+                    provider: ProviderName::SoundPiece,
+                    id: song.id.clone(),
+                    stage: song.status.clone(),
+                    state,
+                    progress: None,
+                    error: song.error.as_ref().and_then(|e| e.message.clone()),
+                    outputs,
+                    stream_urls: BTreeMap::new(),
+                })
+            }
+            Client::MusicGpt(client) => {
+                let conversion = client.task(id).await?;
+                let stage = conversion.status.clone();
+                let (state, error) = match stage.as_deref() {
+                    Some("COMPLETED") if conversion.audio_url.is_some() => {
+                        (JobState::Completed, None)
+                    }
+                    Some("ERROR" | "FAILED") => (JobState::Failed, conversion.status_msg.clone()),
+                    _ => (JobState::Running, None),
+                };
+                let outputs = conversion
+                    .audio_url
+                    .iter()
+                    .map(|url| Output {
+                        title: conversion.title.clone(),
+                        lyrics: conversion.lyrics.clone(),
+                        ..Output::new(url.clone(), Some(1))
+                    })
+                    .collect();
+                Ok(Looked {
+                    provider: ProviderName::MusicGpt,
+                    id: id.to_owned(),
+                    stage,
+                    state,
+                    progress: None,
+                    error,
+                    outputs,
+                    stream_urls: BTreeMap::new(),
+                })
+            }
+        }
+    }
 }
 
 /// `work` under `--timeout` (when given) and Ctrl-C.
@@ -155,25 +520,45 @@ impl Sent {
         }
     }
 
-    /// What to resume the job with, in the provider's terms.
+    /// What to follow the job with: the exact `wait` command once the job
+    /// has an id; before that, what the provider allows.
     fn resume_hint(&self) -> String {
-        match (self.provider, &self.idempotency_key, &self.job_id) {
-            (ProviderName::SoundPiece, Some(key), id) => format!(
-                "the operation may exist{}: run the same command with --idempotency-key {key} \
-                 to follow it instead of starting another",
-                id.as_ref()
-                    .map_or_else(String::new, |id| format!(" (operation id {id})"))
+        match (&self.job_id, self.provider, &self.idempotency_key) {
+            (Some(id), ProviderName::SoundPiece, Some(key)) => format!(
+                "the operation may still finish: follow it with `{}` (or run the same \
+                 command with --idempotency-key {key})",
+                wait_command(self.provider, id)
             ),
-            (ProviderName::MusicGpt, _, Some(id)) => {
-                format!("the task may exist: resume with task id {id}")
-            }
-            (ProviderName::MusicGpt, _, None) => "the task may exist, but no task id was \
+            (Some(id), provider, _) => format!(
+                "the job may still finish: follow it with `{}`",
+                wait_command(provider, id)
+            ),
+            (None, ProviderName::SoundPiece, Some(key)) => format!(
+                "the operation may exist: run the same command with --idempotency-key {key} \
+                 to follow it instead of starting another"
+            ),
+            (None, ProviderName::MusicGpt, _) => "the task may exist, but no task id was \
                  received: its webhook (--webhook-url) reports it"
                 .to_owned(),
-            (_, _, Some(id)) => format!("the song may exist: resume with message id {id}"),
-            (_, _, None) => "the song may exist, but no message id was received".to_owned(),
+            (None, _, _) => "the song may exist, but no message id was received".to_owned(),
         }
     }
+}
+
+/// The command that follows `id` to its end: `songbind <provider> wait <id>`,
+/// the id quoted for a POSIX shell when it holds anything but plain
+/// characters.
+pub(crate) fn wait_command(provider: ProviderName, id: &str) -> String {
+    let plain = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:@%+=,/".contains(c));
+    let word = if plain {
+        id.to_owned()
+    } else {
+        format!("'{}'", id.replace('\'', "'\\''"))
+    };
+    format!("songbind {} wait {word}", provider.slug())
 }
 
 /// The failure to report for a job that did not finish. Once the create may
@@ -322,36 +707,6 @@ enum Request {
 }
 
 impl Request {
-    /// A Soundverse request from its flags (validated by the caller).
-    fn soundverse(operation: SoundverseOperation) -> Self {
-        match operation {
-            SoundverseOperation::Generate(args) => Request::Generate(
-                soundverse::GenerateRequest {
-                    lyrics: args.lyrics,
-                    ..soundverse::GenerateRequest::new(args.prompt)
-                },
-                args.sync,
-            ),
-            SoundverseOperation::Extend(args) => Request::Extend(
-                soundverse::ExtendRequest {
-                    audio_url: args.audio_url,
-                    lyrics: args.lyrics,
-                    extend_at_ms: args.extend_at,
-                    prompt: args.prompt,
-                },
-                args.sync,
-            ),
-            SoundverseOperation::Remix(args) => {
-                Request::SoundverseRemix(soundverse::RemixRequest {
-                    song_reference_url: args.song_reference_url,
-                    prompt: args.prompt,
-                    lyrics: args.lyrics,
-                    ..soundverse::RemixRequest::default()
-                })
-            }
-        }
-    }
-
     /// A SoundPiece remix from its flags, always with an idempotency key.
     fn soundpiece(args: crate::args::SoundPieceRemixArgs) -> Self {
         Request::SoundPieceRemix(soundpiece::RemixRequest {
@@ -610,6 +965,12 @@ mod tests {
         let soundpiece = sent(ProviderName::SoundPiece, Some("op_x"), Some("k-1"));
         let timed_out = failure_of(Ending::TimedOut(Duration::from_secs(1)), &soundpiece);
         assert!(
+            timed_out
+                .to_string()
+                .contains("follow it with `songbind soundpiece wait op_x`"),
+            "{timed_out}"
+        );
+        assert!(
             timed_out.to_string().contains("--idempotency-key k-1"),
             "{timed_out}"
         );
@@ -631,7 +992,9 @@ mod tests {
         );
         assert!(matches!(soundverse, Failure::Interrupted(_)));
         assert!(
-            soundverse.to_string().contains("message id msg_1"),
+            soundverse
+                .to_string()
+                .ends_with("follow it with `songbind soundverse wait msg_1`"),
             "{soundverse}"
         );
         let musicgpt = failure_of(
@@ -639,8 +1002,50 @@ mod tests {
             &sent(ProviderName::MusicGpt, Some("task-9"), None),
         );
         assert!(
-            musicgpt.to_string().contains("task id task-9"),
+            musicgpt
+                .to_string()
+                .contains("follow it with `songbind musicgpt wait task-9`"),
             "{musicgpt}"
+        );
+    }
+
+    #[test]
+    fn without_an_id_yet_soundpiece_names_the_idempotency_key_and_no_wait_command() {
+        let failure = failure_of(
+            Ending::Interrupted,
+            &sent(ProviderName::SoundPiece, None, Some("k-3")),
+        );
+        let text = failure.to_string();
+        assert!(
+            text.contains("run the same command with --idempotency-key k-3"),
+            "{text}"
+        );
+        assert!(!text.contains(" wait "), "{text}");
+        let soundverse = failure_of(
+            Ending::TimedOut(Duration::from_secs(1)),
+            &sent(ProviderName::Soundverse, None, None),
+        );
+        assert!(
+            soundverse
+                .to_string()
+                .contains("no message id was received"),
+            "{soundverse}"
+        );
+    }
+
+    #[test]
+    fn the_wait_command_quotes_an_id_a_shell_would_split() {
+        assert_eq!(
+            wait_command(ProviderName::SoundPiece, "op_abc123"),
+            "songbind soundpiece wait op_abc123"
+        );
+        assert_eq!(
+            wait_command(ProviderName::MusicGpt, "5f1e2d3c-4b5a"),
+            "songbind musicgpt wait 5f1e2d3c-4b5a"
+        );
+        assert_eq!(
+            wait_command(ProviderName::Soundverse, "it's $(x) y"),
+            "songbind soundverse wait 'it'\\''s $(x) y'"
         );
     }
 

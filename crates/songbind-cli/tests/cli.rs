@@ -1288,6 +1288,8 @@ async fn help_shows_an_example_for_every_operation() {
         "songbind soundpiece remix --source-url",
         "songbind musicgpt remix --audio-file",
         "songbind musicgpt remix --audio-path",
+        "songbind soundverse status msg_123",
+        "songbind soundpiece wait op_123",
     ];
     for example in examples {
         assert!(
@@ -1672,4 +1674,395 @@ async fn soundpiece_ids_are_never_refused_and_failures_after_the_put_name_the_ke
     assert!(line.contains("502"), "{line}");
     // The HTML 502 is retried by status, with the same key.
     assert!(count.load(std::sync::atomic::Ordering::SeqCst) > 1);
+}
+
+// ---------------------------------------------------------------- status and wait
+
+/// The fields of each output that a create and a `wait` must agree on.
+fn comparable(outputs: &[Value], fields: &[&str]) -> Vec<Value> {
+    outputs
+        .iter()
+        .map(|output| {
+            let kept: serde_json::Map<String, Value> = fields
+                .iter()
+                .filter_map(|field| Some(((*field).to_owned(), output.get(*field)?.clone())))
+                .collect();
+            Value::Object(kept)
+        })
+        .collect()
+}
+
+/// The URL lines (`v1  http://...`) of a human summary.
+fn url_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with('v') && line.contains("  http"))
+        .collect()
+}
+
+#[tokio::test]
+async fn soundverse_status_and_wait_follow_a_generation_by_its_message_id() {
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    let created = against(
+        &emulator,
+        Provider::Soundverse,
+        &["soundverse", "generate", "--prompt", "A song", "--json"],
+    )
+    .await
+    .json();
+    let created_outputs = outputs_of(&created, &emulator, "soundverse", "generate", 2);
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    assert!(id.starts_with("msg_"), "{created}");
+
+    let status = against(
+        &emulator,
+        Provider::Soundverse,
+        &["soundverse", "status", &id, "--json"],
+    )
+    .await
+    .json();
+    let status_outputs = outputs_of(&status, &emulator, "soundverse", "status", 2);
+    assert_eq!(status["id"], id.as_str());
+    assert_eq!(status["state"], "completed", "{status}");
+    let fields = ["url", "version", "title", "album_art"];
+    assert_eq!(
+        comparable(&status_outputs, &fields),
+        comparable(&created_outputs, &fields)
+    );
+
+    let waited = against(
+        &emulator,
+        Provider::Soundverse,
+        &["soundverse", "wait", &id, "--json"],
+    )
+    .await
+    .json();
+    let waited_outputs = outputs_of(&waited, &emulator, "soundverse", "wait", 2);
+    assert_eq!(waited["id"], id.as_str());
+    assert_eq!(
+        comparable(&waited_outputs, &fields),
+        comparable(&created_outputs, &fields)
+    );
+    let polls: Vec<RecordedRequest> = received(&emulator, Provider::Soundverse)
+        .into_iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .collect();
+    assert!(
+        polls
+            .iter()
+            .all(|r| r.path == format!("/status/generations/{id}")),
+        "{polls:#?}"
+    );
+    assert_eq!(emulator.jobs_created(Provider::Soundverse), 1);
+}
+
+#[tokio::test]
+async fn soundpiece_wait_prints_what_remix_printed_and_downloads_with_output_dir() {
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    let remix = [
+        "soundpiece",
+        "remix",
+        "--source-url",
+        "https://example.com/source.mp3",
+        "--lyrics",
+        "[Verse]\nOnce more",
+        "--prompt",
+        "pop",
+        "--variations",
+        "2",
+        "--idempotency-key",
+        "3c9e1b7a-5d2f-4a8e-b6c1-0f9d8e7a6b5c",
+    ];
+    let created = against(&emulator, Provider::SoundPiece, &remix).await;
+    assert_eq!(created.code, Some(0), "{created:#?}");
+    let id = created
+        .stdout
+        .strip_prefix("soundpiece remix ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(id.starts_with("op_"), "{}", created.stdout);
+
+    // The human summary: the same URL lines as the create's.
+    let waited = against(
+        &emulator,
+        Provider::SoundPiece,
+        &["soundpiece", "wait", &id],
+    )
+    .await;
+    assert_eq!(waited.code, Some(0), "{waited:#?}");
+    assert_eq!(waited.stderr, "");
+    assert!(
+        waited
+            .stdout
+            .starts_with(&format!("soundpiece wait {id}: 2 outputs")),
+        "{}",
+        waited.stdout
+    );
+    assert_eq!(url_lines(&waited.stdout), url_lines(&created.stdout));
+    assert_eq!(url_lines(&waited.stdout).len(), 2);
+
+    // --json and --output-dir, as the create takes them.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("songs");
+    let report = against(
+        &emulator,
+        Provider::SoundPiece,
+        &[
+            "soundpiece",
+            "wait",
+            &id,
+            "--json",
+            "--output-dir",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await
+    .json();
+    let outputs = outputs_of(&report, &emulator, "soundpiece", "wait", 2);
+    for (index, output) in outputs.iter().enumerate() {
+        assert!(output["duration_secs"].is_number(), "{output}");
+        assert!(output["expires_at"].is_string(), "{output}");
+        let file = Path::new(output["file"].as_str().expect("a file per output"));
+        assert_eq!(file, out.join(format!("{id}-v{}.wav", index + 1)));
+        assert_eq!(&std::fs::read(file).unwrap()[..4], b"RIFF");
+    }
+
+    let status = against(
+        &emulator,
+        Provider::SoundPiece,
+        &["soundpiece", "status", &id, "--json"],
+    )
+    .await
+    .json();
+    outputs_of(&status, &emulator, "soundpiece", "status", 2);
+    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(status["stage"], "ready", "{status}");
+    let fields = ["url", "version", "duration_secs", "expires_at"];
+    assert_eq!(
+        comparable(status["outputs"].as_array().unwrap(), &fields),
+        comparable(&outputs, &fields)
+    );
+    assert_eq!(emulator.jobs_created(Provider::SoundPiece), 1);
+}
+
+#[tokio::test]
+async fn musicgpt_status_and_wait_follow_a_task_by_its_task_id() {
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    let created = against(
+        &emulator,
+        Provider::MusicGpt,
+        &[
+            "musicgpt",
+            "remix",
+            "--audio-path",
+            "https://example.com/a.mp3",
+            "--prompt",
+            "acoustic",
+            "--lyrics",
+            "[Verse]\nAgain",
+            "--json",
+        ],
+    )
+    .await
+    .json();
+    let created_outputs = outputs_of(&created, &emulator, "musicgpt", "remix", 2);
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+
+    let status = against(
+        &emulator,
+        Provider::MusicGpt,
+        &["musicgpt", "status", &id, "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(status["stage"], "COMPLETED", "{status}");
+    // MusicGPT finds a task's first conversion by its task id: version 1.
+    let status_outputs = outputs_of(&status, &emulator, "musicgpt", "status", 1);
+    let fields = ["url", "version", "title", "lyrics"];
+    assert_eq!(
+        comparable(&status_outputs, &fields),
+        comparable(&created_outputs[..1], &fields)
+    );
+
+    let waited = against(
+        &emulator,
+        Provider::MusicGpt,
+        &["musicgpt", "wait", &id, "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(waited["id"], id.as_str());
+    let waited_outputs = outputs_of(&waited, &emulator, "musicgpt", "wait", 1);
+    assert_eq!(
+        comparable(&waited_outputs, &fields),
+        comparable(&created_outputs[..1], &fields)
+    );
+    let lookups: Vec<String> = received(&emulator, Provider::MusicGpt)
+        .into_iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .filter_map(|r| r.query)
+        .collect();
+    assert!(
+        lookups.iter().any(|q| q.contains(&format!("task_id={id}"))),
+        "{lookups:?}"
+    );
+    assert_eq!(emulator.jobs_created(Provider::MusicGpt), 1);
+}
+
+#[tokio::test]
+async fn status_and_wait_of_an_unknown_id_fail_with_the_providers_message() {
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    for (provider, name, id) in [
+        (Provider::Soundverse, "soundverse", "msg_nope"),
+        (Provider::SoundPiece, "soundpiece", "op_nope"),
+        (Provider::MusicGpt, "musicgpt", "no-such-task"),
+    ] {
+        for lookup in ["status", "wait"] {
+            let run = against(&emulator, provider, &[name, lookup, id, "--timeout", "10"]).await;
+            let line = run.failure(1);
+            assert!(!line.contains(" wait "), "no wait hint: {line}");
+        }
+        let run = against(&emulator, provider, &[name, "status", " "]).await;
+        assert!(run.failure(2).contains("must not be empty"), "{run:#?}");
+    }
+    let run = songbind(&["elevenlabs", "status", "x"], &[]).await;
+    run.failure(2);
+}
+
+#[tokio::test]
+async fn a_timed_out_create_names_the_wait_command_which_then_finishes_the_job() {
+    // About 9 s of processing: the create times out long before.
+    let emulator = Emulator::builder()
+        .pacing(Pacing::scaled(0.2))
+        .start()
+        .await
+        .unwrap();
+    let key = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b";
+    let run = against(
+        &emulator,
+        Provider::SoundPiece,
+        &[
+            "soundpiece",
+            "remix",
+            "--source-url",
+            "https://example.com/a.mp3",
+            "--lyrics",
+            "[Verse]",
+            "--prompt",
+            "pop",
+            "--idempotency-key",
+            key,
+            "--timeout",
+            "1",
+        ],
+    )
+    .await;
+    let line = run.failure(1);
+    assert!(line.contains("timed out after 1s"), "{line}");
+    let command = line
+        .split_once("follow it with `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(command, _)| command.to_owned())
+        .unwrap_or_else(|| panic!("no wait command in {line}"));
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[..3], ["songbind", "soundpiece", "wait"], "{command}");
+    let id = words[3];
+    assert!(id.starts_with("op_"), "{command}");
+    assert!(line.contains(&format!("--idempotency-key {key}")), "{line}");
+
+    // Not finished yet: status says so, and names the same command.
+    let status = against(
+        &emulator,
+        Provider::SoundPiece,
+        &["soundpiece", "status", id],
+    )
+    .await;
+    assert_eq!(status.code, Some(0), "{status:#?}");
+    assert!(
+        status
+            .stdout
+            .starts_with(&format!("soundpiece {id}: running (processing)")),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains(&command), "{}", status.stdout);
+    let status = against(
+        &emulator,
+        Provider::SoundPiece,
+        &["soundpiece", "status", id, "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["outputs"], json!([]), "{status}");
+
+    // The named command, run as it is, follows the same operation to its end.
+    let mut args = words[1..].to_vec();
+    args.push("--json");
+    let report = against(&emulator, Provider::SoundPiece, &args).await.json();
+    assert_eq!(report["id"], id);
+    outputs_of(&report, &emulator, "soundpiece", "wait", 1);
+    assert_eq!(emulator.jobs_created(Provider::SoundPiece), 1);
+}
+
+#[tokio::test]
+async fn verbose_prints_the_call_spans_on_stderr_and_never_the_key() {
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    for verbose in ["-v", "--verbose"] {
+        let run = against(
+            &emulator,
+            Provider::SoundPiece,
+            &[
+                verbose,
+                "soundpiece",
+                "remix",
+                "--source-url",
+                "https://example.com/a.mp3",
+                "--lyrics",
+                "[Verse]",
+                "--prompt",
+                "pop",
+                "--json",
+            ],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{run:#?}");
+        let report: Value =
+            serde_json::from_str(&run.stdout).expect("stdout stays one JSON object");
+        assert_eq!(report["provider"], "soundpiece");
+        let calls: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|line| line.contains("songbind.call"))
+            .collect();
+        assert!(
+            calls.iter().any(|line| line.contains("provider=SoundPiece")
+                && line.contains("operation=\"create_remix_song\"")
+                && line.contains("http.status=200")
+                && line.contains("elapsed_ms=")),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            calls
+                .iter()
+                .any(|line| line.contains("operation=\"get_remix_song\"")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("job stage"), "{}", run.stderr);
+        assert!(!run.stderr.contains('\u{1b}'), "no ANSI: {:?}", run.stderr);
+        // `against` checked the key is absent; so must be its Authorization form.
+        assert!(!run.stderr.contains("Bearer"), "{}", run.stderr);
+    }
+    // Without -v, stderr stays empty.
+    let run = against(
+        &emulator,
+        Provider::SoundPiece,
+        &["soundpiece", "status", "op_nope"],
+    )
+    .await;
+    assert!(!run.stderr.contains("songbind.call"), "{run:#?}");
 }

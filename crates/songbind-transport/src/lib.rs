@@ -389,6 +389,17 @@ pub fn redact_url_password(url: &str) -> String {
     format!("{}{masked}{}", &url[..scheme_end], &rest[at..])
 }
 
+tokio::task_local! {
+    static EXTRA_HEADERS: HeaderMap;
+}
+
+/// Runs `work` with `headers` added to every request [`execute`] sends
+/// meanwhile (a caller's per-request headers; they replace a default header
+/// of the same name).
+pub async fn with_headers<F: std::future::Future>(headers: HeaderMap, work: F) -> F::Output {
+    EXTRA_HEADERS.scope(headers, work).await
+}
+
 /// Largest error body [`execute`] reads; the rest of a longer one is dropped.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
@@ -406,8 +417,13 @@ pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// really was), instead of an undecodable payload that has lost both.
 pub async fn execute<E: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
-    request: reqwest::Request,
+    mut request: reqwest::Request,
 ) -> reqwest::Result<reqwest::Response> {
+    let _ = EXTRA_HEADERS.try_with(|extra| {
+        for (name, value) in extra {
+            request.headers_mut().insert(name, value.clone());
+        }
+    });
     let mut response = client.execute(request).await?;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {

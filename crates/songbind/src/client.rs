@@ -40,6 +40,15 @@ macro_rules! provider_client {
                 })
             }
 
+            /// A handle whose calls use `options` (timeout, extra headers,
+            /// retry policy, idempotency key), as do the polls of the jobs
+            /// it creates. `self` is unchanged.
+            pub fn with(&self, options: &$crate::RequestOptions) -> Self {
+                let mut handle = self.clone();
+                handle.calls.options = options.clone();
+                handle
+            }
+
             /// Replaces the retry policy.
             pub fn retry_policy(mut self, policy: $crate::RetryPolicy) -> Self {
                 self.calls.policy = policy;

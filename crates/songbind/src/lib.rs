@@ -170,6 +170,6 @@ pub use answers::{AnswerMeta, Answers};
 pub use download::Downloader;
 pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith, Suggestion};
 pub use job::{Job, JobEvent, JobOutput, Output, Stage, WaitOptions};
-pub use retry::{Repeatable, RetryPolicy};
+pub use retry::{Repeatable, RequestOptions, RetryPolicy};
 pub use secret::Secret;
 pub use songbind_transport::{BuildError, HttpOptions};

@@ -162,6 +162,66 @@ pub(crate) struct Calls {
     pub(crate) provider: crate::ProviderName,
     pub(crate) policy: RetryPolicy,
     pub(crate) redactor: crate::redact::Redactor,
+    /// The caller's per-request options (timeout, extra headers, key).
+    pub(crate) options: RequestOptions,
+}
+
+/// Options for the calls of one client handle, like Stripe's
+/// `RequestOptions`: `client.with(&RequestOptions::new().timeout(..))`
+/// returns a handle whose every call (and the polls of the jobs it
+/// creates) uses them; the client itself is unchanged, so the common case
+/// stays `client.submit_*(..)`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RequestOptions {
+    /// A limit on each logical call, its retries included.
+    pub timeout: Option<Duration>,
+    /// Headers added to every request (replacing a default of the same
+    /// name).
+    pub headers: HeaderMap,
+    /// A retry policy for these calls instead of the client's.
+    pub retry: Option<RetryPolicy>,
+    /// SoundPiece: the idempotency key of a create whose request names none.
+    pub idempotency_key: Option<uuid::Uuid>,
+}
+
+impl RequestOptions {
+    /// No options: the client's own behaviour.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a limit on each logical call, its retries included.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a header to every request; a name or value that a header
+    /// cannot carry is refused with [`Error::Validation`].
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self> {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::validation("header", format!("`{name}` is not a header name")))?;
+        let value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+            Error::validation(
+                "header",
+                format!("the value of `{name}` is not a header value"),
+            )
+        })?;
+        self.headers.insert(name, value);
+        Ok(self)
+    }
+
+    /// Sets the retry policy of these calls.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Sets SoundPiece's idempotency key for a create whose request names none.
+    pub fn idempotency_key(mut self, key: uuid::Uuid) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
 }
 
 #[cfg_attr(
@@ -180,6 +240,7 @@ impl Calls {
             provider,
             policy: RetryPolicy::default(),
             redactor: crate::redact::Redactor::new(key),
+            options: RequestOptions::default(),
         }
     }
 
@@ -208,9 +269,23 @@ impl Calls {
             request_id = tracing::field::Empty,
         );
         let started = std::time::Instant::now();
-        let result = self
-            .policy
-            .run(repeatable, attempt)
+        let policy = self.options.retry.as_ref().unwrap_or(&self.policy);
+        let call = songbind_transport::with_headers(
+            self.options.headers.clone(),
+            policy.run(repeatable, attempt),
+        );
+        let call = async {
+            match self.options.timeout {
+                Some(after) => tokio::time::timeout(after, call).await.unwrap_or_else(|_| {
+                    Err(Error::Timeout {
+                        after,
+                        waiting_for: format!("{} {operation}", self.provider),
+                    })
+                }),
+                None => call.await,
+            }
+        };
+        let result = call
             .instrument(span.clone())
             .await
             .map_err(|e| self.redactor.error(e));

@@ -144,7 +144,10 @@ impl SoundPiece {
     /// another body) is [`Error::IdempotencyConflict`] and is not retried.
     pub async fn submit_remix(&self, request: &RemixRequest) -> Result<Job> {
         request.validate()?;
-        let key = request.idempotency_key.unwrap_or_else(Uuid::new_v4);
+        let key = request
+            .idempotency_key
+            .or(self.calls.options.idempotency_key)
+            .unwrap_or_else(Uuid::new_v4);
         let body = request.to_wire(key)?;
         let answers = crate::Answers::scrubbed_by(&self.calls.redactor);
         let created = answers

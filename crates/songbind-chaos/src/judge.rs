@@ -16,7 +16,7 @@ use songbind_emulator::{Provider, RecordedRequest};
 
 use crate::plan::{AnswerBody, AnswerCase, ExpectedError, ExpectedOutcome, JobPlan, Operation};
 use crate::report::{JobRecord, Verdict};
-use crate::worker::Attempt;
+use crate::worker::{Attempt, AudioWritten};
 
 /// How a job's task ended.
 #[derive(Debug)]
@@ -76,6 +76,44 @@ pub(crate) fn leaked_key_at(text: &str, key: &str) -> Option<usize> {
 /// trace id of 27 to 79 characters). Set to `false` once the library
 /// scrubs before it cuts: such a piece then counts as a leaked key again.
 pub const TOLERATE_KEY_CUT_BY_EXCERPT: bool = false;
+
+/// A known library bug the judge tolerates (counted apart, never hidden):
+/// `ElevenLabs::compose_to` copies the answer's chunked body to the sink
+/// and reports success when the body ends, even when it ends cleanly before
+/// the whole song was sent (the emulator's `end-stream:<n>`): the caller
+/// gets `Ok(Composed { bytes, .. })` and a short file, its WAV header
+/// declaring more samples than it holds (an empty file when the body ended
+/// before its first chunk). Found by this campaign on 2026-12-02 (seed
+/// 2026, job 13: "elevenlabs compose with stream ended after 0 events").
+/// Tolerated only when the job is otherwise right (one create, one
+/// generation, no leaked key) and the file is a cut of the whole song.
+/// Set to `false` once the library reports such a cut as an error: these
+/// jobs then count as wrong again.
+pub const TOLERATE_SHORT_AUDIO_REPORTED_AS_SUCCESS: bool = true;
+
+/// How the audio a compose wrote is a cut of the whole song, if it is: the
+/// WAV header (when there is one) declares the whole song, the bytes after
+/// it are fewer.
+fn short_audio(plan: &JobPlan, audio: &AudioWritten) -> Option<String> {
+    let bytes = &audio.bytes;
+    if audio.composed.bytes != bytes.len() as u64 {
+        return None;
+    }
+    if bytes.is_empty() {
+        return Some("an empty file (0 bytes)".to_owned());
+    }
+    let riff = bytes.get(4..8)?;
+    let whole = u64::from(u32::from_le_bytes([riff[0], riff[1], riff[2], riff[3]])) + 8;
+    // Not a whole WAV file, and shorter than its header says.
+    wav_data(bytes).err()?;
+    ((bytes.len() as u64) < whole).then(|| {
+        format!(
+            "{} of the {whole} bytes of a {} s WAV",
+            bytes.len(),
+            plan.music_seconds
+        )
+    })
+}
 
 /// Where a job's result showed the key.
 #[derive(Debug, PartialEq, Eq)]
@@ -161,6 +199,9 @@ fn provider_name(operation: Operation) -> ProviderName {
         | Operation::SoundverseExtendSync => ProviderName::Soundverse,
         Operation::SoundPieceRemix => ProviderName::SoundPiece,
         Operation::MusicGptRemixFile | Operation::MusicGptRemixUrl => ProviderName::MusicGpt,
+        Operation::ElevenLabsCompose | Operation::ElevenLabsComposeDetailed => {
+            ProviderName::ElevenLabs
+        }
     }
 }
 
@@ -243,6 +284,19 @@ pub(crate) fn judge(
                         problems.push(problem);
                     }
                 }
+                (ExpectedOutcome::Error(ExpectedError::AudioCut), Ok(_))
+                    if TOLERATE_SHORT_AUDIO_REPORTED_AS_SUCCESS =>
+                {
+                    match attempt.audio.as_ref().and_then(|a| short_audio(plan, a)) {
+                        Some(seen) => {
+                            known_bug = Some(format!(
+                                "{seen}, reported as a success (a clean end of the chunked \
+                                 body before the whole song: a known library bug)"
+                            ));
+                        }
+                        None => problems.push(format!("expected {}", expectation.outcome)),
+                    }
+                }
                 (expected, _) => problems.push(format!("expected {expected}")),
             }
             match leak(&attempt.result, &observed.api_key) {
@@ -275,6 +329,25 @@ pub(crate) fn judge(
             creates.len(),
             expectation.create_requests
         ));
+    }
+    // The key goes in the provider's own header (ElevenLabs: `xi-api-key`).
+    if provider == Provider::ElevenLabs {
+        for create in &creates {
+            let sent = create.headers.get("xi-api-key");
+            if sent != Some(&observed.api_key) || create.headers.contains_key("authorization") {
+                problems.push(format!(
+                    "a create did not carry the worker's key in `xi-api-key` alone \
+                     (xi-api-key {}, authorization {})",
+                    if sent.is_some() { "sent" } else { "missing" },
+                    if create.headers.contains_key("authorization") {
+                        "sent"
+                    } else {
+                        "absent"
+                    }
+                ));
+                break;
+            }
+        }
     }
     if let Some(expected) = expectation.poll_requests
         && let Some((method, path)) = plan.operation.poll_route()
@@ -309,7 +382,9 @@ pub(crate) fn judge(
         plan: plan.clone(),
         expectation,
         actual,
-        verdict: if problems.is_empty() {
+        verdict: if problems.is_empty() && known_bug.is_some() {
+            Verdict::KnownBug
+        } else if problems.is_empty() {
             verdict_if_right
         } else {
             Verdict::Wrong(problems.join("; "))
@@ -363,6 +438,111 @@ fn error_case(error: &Error) -> &'static str {
     }
 }
 
+/// Checks what an ElevenLabs compose wrote: the sink holds a whole WAV
+/// file of the requested length (its header parsed: `RIFF` size, `fmt `,
+/// `data` length = length x rate x block size, and exactly that much data),
+/// the call reported the bytes the sink holds and `audio/wav`, and a
+/// detailed compose's metadata names the song.
+fn check_audio(plan: &JobPlan, audio: &AudioWritten, problems: &mut Vec<String>) {
+    let bytes = &audio.bytes;
+    if audio.composed.bytes != bytes.len() as u64 {
+        problems.push(format!(
+            "the compose reported {} bytes, the sink holds {}",
+            audio.composed.bytes,
+            bytes.len()
+        ));
+    }
+    if audio.composed.content_type.as_deref() != Some("audio/wav") {
+        problems.push(format!(
+            "the audio's content type is {:?}, not audio/wav",
+            audio.composed.content_type
+        ));
+    }
+    if let Some(Err(reason)) = &audio.metadata {
+        problems.push(reason.clone());
+    }
+    match wav_data(bytes) {
+        Err(reason) => problems.push(format!("{} bytes of audio: {reason}", bytes.len())),
+        Ok(wav) => {
+            let expected = u64::from(plan.music_seconds) * u64::from(wav.rate) * wav.block;
+            if wav.declared != expected || wav.present != expected {
+                problems.push(format!(
+                    "a WAV of {} s at {} Hz holds {expected} bytes of samples; its header                      declares {} and {} are there (a short file reported as success)",
+                    plan.music_seconds, wav.rate, wav.declared, wav.present
+                ));
+            }
+        }
+    }
+}
+
+/// What a WAV file's header says and holds.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct WavData {
+    /// Samples per second.
+    pub(crate) rate: u32,
+    /// Bytes per sample frame (channels x bits / 8).
+    pub(crate) block: u64,
+    /// The `data` chunk's length, as declared.
+    pub(crate) declared: u64,
+    /// The bytes of the `data` chunk actually present.
+    pub(crate) present: u64,
+}
+
+/// Parses a WAV file (`RIFF`, `WAVE`, a `fmt ` chunk, then its `data`).
+pub(crate) fn wav_data(bytes: &[u8]) -> Result<WavData, String> {
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    if bytes.get(..4) != Some(b"RIFF".as_slice()) || bytes.get(8..12) != Some(b"WAVE".as_slice()) {
+        return Err("not a WAV file (no RIFF/WAVE header)".to_owned());
+    }
+    let riff = u64::from(u32_at(4).unwrap_or(0));
+    if riff + 8 != bytes.len() as u64 {
+        return Err(format!(
+            "the RIFF header declares {} bytes, the file has {}{}",
+            riff + 8,
+            bytes.len(),
+            if (bytes.len() as u64) < riff + 8 {
+                " (a short file reported as success)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let mut at = 12;
+    let mut format = None;
+    while let (Some(id), Some(len)) = (bytes.get(at..at + 4), u32_at(at + 4)) {
+        let body = at + 8;
+        match id {
+            b"fmt " => {
+                let channels = u16_at(body + 2).ok_or("a cut fmt chunk")?;
+                let rate = u32_at(body + 4).ok_or("a cut fmt chunk")?;
+                let bits = u16_at(body + 14).ok_or("a cut fmt chunk")?;
+                format = Some((rate, u64::from(channels) * u64::from(bits) / 8));
+            }
+            b"data" => {
+                let (rate, block) = format.ok_or("a data chunk before its fmt chunk")?;
+                return Ok(WavData {
+                    rate,
+                    block,
+                    declared: u64::from(len),
+                    present: (bytes.len() - body) as u64,
+                });
+            }
+            _ => {}
+        }
+        at = body + len as usize + (len as usize % 2);
+    }
+    Err("no data chunk".to_owned())
+}
+
 /// Why `error` is not the `expected` one, if it is not. The case is read at
 /// [`Error::root`] (a failure after the create was sent is wrapped in
 /// [`Error::AfterCreate`]), the status with [`Error::status`].
@@ -383,6 +563,8 @@ fn check_error(expected: &ExpectedError, error: &Error, provider: ProviderName) 
                 }
         }
         (ExpectedError::IdleTimeout, Error::Timeout { .. }) => true,
+        (ExpectedError::AudioCut, Error::StreamEndedEarly { provider: at, .. }) => *at == provider,
+        (ExpectedError::AudioCut, Error::Decode { .. } | Error::Transport(_)) => true,
         (ExpectedError::JobFailed, Error::JobFailed { provider: at, .. }) => *at == provider,
         (ExpectedError::InsufficientCredits, Error::InsufficientCredits { provider: at, .. }) => {
             *at == provider && error.status() == Some(402)
@@ -495,8 +677,10 @@ fn check_outputs(
         Provider::Soundverse => output.id.starts_with("msg_"),
         Provider::SoundPiece => output.id.starts_with("op_"),
         Provider::MusicGpt => !output.id.is_empty(),
-        // The song-id (not driven by the campaign yet).
-        Provider::ElevenLabs => !output.id.is_empty(),
+        // The `song-id` header: 20 letters and digits.
+        Provider::ElevenLabs => {
+            output.id.len() == 20 && output.id.chars().all(|c| c.is_ascii_alphanumeric())
+        }
     };
     if !id_ok {
         problems.push(format!(
@@ -505,8 +689,18 @@ fn check_outputs(
             provider.name()
         ));
     }
+    if provider == Provider::ElevenLabs {
+        match &attempt.audio {
+            Some(audio) => check_audio(plan, audio, problems),
+            None => problems.push("the compose handed back no audio".to_owned()),
+        }
+    }
     let served = format!("{}/files/", observed.root_url);
-    for out in &output.outputs {
+    for out in output
+        .outputs
+        .iter()
+        .filter(|_| provider != Provider::ElevenLabs)
+    {
         if !out.url.starts_with(&served) {
             problems.push(format!(
                 "output URL {} is not served by the emulator",
@@ -592,6 +786,7 @@ mod tests {
             .collect();
         Ended::Finished(Attempt {
             downloads: outputs.iter().map(|o| (o.url.clone(), Ok(()))).collect(),
+            audio: None,
             result: Ok(JobOutput {
                 provider: ProviderName::SoundPiece,
                 id: id.to_owned(),
@@ -684,6 +879,7 @@ mod tests {
             Ended::Finished(Attempt {
                 result: Err(rate_limited(retry_after)),
                 downloads: Vec::new(),
+                audio: None,
             })
         };
         let right = judge(
@@ -744,6 +940,7 @@ mod tests {
         Ended::Finished(Attempt {
             result: Err(error),
             downloads: Vec::new(),
+            audio: None,
         })
     }
 
@@ -813,6 +1010,133 @@ mod tests {
         assert!(!only_cut_by_excerpt(&format!("{cut} {}", &KEY[10..]), KEY));
         assert!(!only_cut_by_excerpt(&format!("{}…", &KEY[3..25]), KEY));
         assert!(!only_cut_by_excerpt("no key here…", KEY));
+    }
+
+    /// A WAV file of `seconds` at 8 kHz (mono, 16-bit), cut to `keep` bytes.
+    fn wav(seconds: u32, keep: Option<usize>) -> Vec<u8> {
+        let data = seconds * 16_000;
+        let mut bytes = b"RIFF".to_vec();
+        bytes.extend_from_slice(&(36 + data).to_le_bytes());
+        bytes.extend_from_slice(b"WAVEfmt ");
+        bytes.extend_from_slice(&16u32.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&8_000u32.to_le_bytes());
+        bytes.extend_from_slice(&16_000u32.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&16u16.to_le_bytes());
+        bytes.extend_from_slice(b"data");
+        bytes.extend_from_slice(&data.to_le_bytes());
+        bytes.resize(44 + data as usize, 7);
+        if let Some(keep) = keep {
+            bytes.truncate(keep);
+        }
+        bytes
+    }
+
+    fn composed(bytes: Vec<u8>) -> Ended {
+        let composed = songbind::elevenlabs::Composed {
+            song_id: Some("AbCdEfGhIjKlMnOpQrSt".to_owned()),
+            content_type: Some("audio/wav".to_owned()),
+            bytes: bytes.len() as u64,
+        };
+        Ended::Finished(Attempt {
+            result: Ok(JobOutput {
+                provider: ProviderName::ElevenLabs,
+                id: "AbCdEfGhIjKlMnOpQrSt".to_owned(),
+                outputs: vec![Output::new("memory:vec", Some(1))],
+            }),
+            downloads: vec![("memory:vec".to_owned(), Ok(()))],
+            audio: Some(AudioWritten {
+                composed,
+                bytes,
+                metadata: None,
+            }),
+        })
+    }
+
+    fn compose_request(plan: &JobPlan, key: &str) -> RecordedRequest {
+        let mut request = create(plan, "");
+        request
+            .headers
+            .insert("xi-api-key".to_owned(), key.to_owned());
+        request
+    }
+
+    #[test]
+    fn a_compose_must_write_a_whole_wav_of_the_requested_length_with_the_key_in_its_header() {
+        let plan = JobPlan {
+            music_seconds: 3,
+            ..plan(Operation::ElevenLabsCompose, FaultKind::None)
+        };
+        let seen = observed(&plan, 1, vec![compose_request(&plan, KEY)]);
+        let whole = judge(&plan, composed(wav(3, None)), &seen, Duration::ZERO);
+        assert_eq!(whole.verdict, Verdict::Outputs, "{whole:?}");
+
+        let short = judge(&plan, composed(wav(3, Some(20_044))), &seen, Duration::ZERO);
+        assert!(
+            matches!(&short.verdict, Verdict::Wrong(r) if r.contains("short file")),
+            "{short:?}"
+        );
+        let longer = judge(&plan, composed(wav(4, None)), &seen, Duration::ZERO);
+        assert!(matches!(longer.verdict, Verdict::Wrong(_)), "{longer:?}");
+
+        let elsewhere = observed(&plan, 1, vec![create(&plan, "")]);
+        let record = judge(&plan, composed(wav(3, None)), &elsewhere, Duration::ZERO);
+        assert!(
+            matches!(&record.verdict, Verdict::Wrong(r) if r.contains("xi-api-key")),
+            "{record:?}"
+        );
+        let twice = observed(&plan, 2, vec![compose_request(&plan, KEY)]);
+        let record = judge(&plan, composed(wav(3, None)), &twice, Duration::ZERO);
+        assert_eq!(record.duplicates, 1, "{record:?}");
+    }
+
+    #[test]
+    fn a_cut_audio_body_reported_as_a_success_is_the_known_bug_or_wrong() {
+        let plan = JobPlan {
+            music_seconds: 3,
+            ..plan(
+                Operation::ElevenLabsCompose,
+                FaultKind::EndStream { after_events: 1 },
+            )
+        };
+        let seen = observed(&plan, 1, vec![compose_request(&plan, KEY)]);
+        for bytes in [Vec::new(), wav(3, Some(16_044))] {
+            let record = judge(&plan, composed(bytes), &seen, Duration::ZERO);
+            if TOLERATE_SHORT_AUDIO_REPORTED_AS_SUCCESS {
+                assert_eq!(record.verdict, Verdict::KnownBug, "{record:?}");
+                assert!(record.known_bug.is_some());
+            } else {
+                assert!(matches!(record.verdict, Verdict::Wrong(_)), "{record:?}");
+            }
+        }
+        // A whole song where the body was cut is not the known bug: wrong.
+        let record = judge(&plan, composed(wav(3, None)), &seen, Duration::ZERO);
+        assert!(matches!(record.verdict, Verdict::Wrong(_)), "{record:?}");
+        // The typed error is right.
+        let error = Error::StreamEndedEarly {
+            provider: ProviderName::ElevenLabs,
+            message_id: None,
+        };
+        let record = judge(&plan, failed(error), &seen, Duration::ZERO);
+        assert_eq!(record.verdict, Verdict::TypedError, "{record:?}");
+    }
+
+    #[test]
+    fn wav_headers_are_parsed() {
+        let whole = wav_data(&wav(2, None)).unwrap();
+        assert_eq!(
+            whole,
+            WavData {
+                rate: 8_000,
+                block: 2,
+                declared: 32_000,
+                present: 32_000
+            }
+        );
+        assert!(wav_data(&wav(2, Some(1_000))).is_err());
+        assert!(wav_data(b"not audio").is_err());
     }
 
     #[test]

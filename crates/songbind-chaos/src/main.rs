@@ -73,6 +73,7 @@ async fn main() -> ExitCode {
                 Verdict::Wrong(_) => "WRONG",
                 Verdict::Hang => "HANG ",
                 Verdict::Panic => "PANIC",
+                Verdict::KnownBug => "KNOWN",
             };
             eprintln!(
                 "{mark} {} -> {} ({} ms)",

@@ -86,11 +86,18 @@ pub enum Operation {
     MusicGptRemixFile,
     /// MusicGPT multipart `POST /Remix` naming an `audio_path` URL, then `/byId` polls.
     MusicGptRemixUrl,
+    /// ElevenLabs `POST /v1/music` (`ElevenLabs::compose_to`): the answer is
+    /// the song's WAV audio, chunked as it is made, written to a `Vec` or a
+    /// temporary file.
+    ElevenLabsCompose,
+    /// ElevenLabs `POST /v1/music/detailed` (`ElevenLabs::compose_detailed_to`):
+    /// a `multipart/mixed` answer, the metadata then the audio.
+    ElevenLabsComposeDetailed,
 }
 
 impl Operation {
     /// Every operation, in a fixed order.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 10] = [
         Operation::SoundverseGenerate,
         Operation::SoundverseExtend,
         Operation::SoundverseRemix,
@@ -99,6 +106,8 @@ impl Operation {
         Operation::SoundPieceRemix,
         Operation::MusicGptRemixFile,
         Operation::MusicGptRemixUrl,
+        Operation::ElevenLabsCompose,
+        Operation::ElevenLabsComposeDetailed,
     ];
 
     /// The provider that runs it.
@@ -111,6 +120,9 @@ impl Operation {
             | Operation::SoundverseExtendSync => Provider::Soundverse,
             Operation::SoundPieceRemix => Provider::SoundPiece,
             Operation::MusicGptRemixFile | Operation::MusicGptRemixUrl => Provider::MusicGpt,
+            Operation::ElevenLabsCompose | Operation::ElevenLabsComposeDetailed => {
+                Provider::ElevenLabs
+            }
         }
     }
 
@@ -125,6 +137,8 @@ impl Operation {
             Operation::SoundPieceRemix => "soundpiece remix",
             Operation::MusicGptRemixFile => "musicgpt remix (file upload)",
             Operation::MusicGptRemixUrl => "musicgpt remix (url)",
+            Operation::ElevenLabsCompose => "elevenlabs compose",
+            Operation::ElevenLabsComposeDetailed => "elevenlabs compose detailed",
         }
     }
 
@@ -139,6 +153,8 @@ impl Operation {
             Operation::SoundverseExtendSync => (Method::POST, "/v6/extend/song/sync"),
             Operation::SoundPieceRemix => (Method::PUT, "/v1/create.remix_song"),
             Operation::MusicGptRemixFile | Operation::MusicGptRemixUrl => (Method::POST, "/Remix"),
+            Operation::ElevenLabsCompose => (Method::POST, "/v1/music"),
+            Operation::ElevenLabsComposeDetailed => (Method::POST, "/v1/music/detailed"),
         }
     }
 
@@ -148,7 +164,7 @@ impl Operation {
             Provider::Soundverse => None,
             Provider::SoundPiece => Some((Method::GET, "/v1/create.remix_song")),
             Provider::MusicGpt => Some((Method::GET, "/byId")),
-            // Synchronous: the answer is the song (not driven by the campaign yet).
+            // Synchronous: the answer is the song, nothing is polled.
             Provider::ElevenLabs => None,
         }
     }
@@ -158,6 +174,24 @@ impl Operation {
         match self {
             Operation::SoundverseGenerate | Operation::SoundverseExtend => Some(StreamShape::V6),
             Operation::SoundverseRemix => Some(StreamShape::V7),
+            _ => None,
+        }
+    }
+
+    /// Whether its answer is audio streamed as it is made (ElevenLabs), so
+    /// that the stream faults cut, end, stall or fragment the audio body.
+    pub fn streams_audio(self) -> bool {
+        self.provider() == Provider::ElevenLabs
+    }
+
+    /// Pieces of a whole, fault-free answer of a `music_seconds` song (what
+    /// the emulator's stream faults count as events): one audio chunk per
+    /// second, plus, for the detailed answer, its JSON part and its closing
+    /// boundary. `None` for operations whose answer is not streamed audio.
+    pub fn audio_pieces(self, music_seconds: u32) -> Option<usize> {
+        match self {
+            Operation::ElevenLabsCompose => Some(music_seconds as usize),
+            Operation::ElevenLabsComposeDetailed => Some(music_seconds as usize + 2),
             _ => None,
         }
     }
@@ -380,7 +414,7 @@ impl FaultKind {
     /// family gets the same share of the jobs, and within a family every
     /// provider it fits the same share, then every fitting operation of
     /// that provider.
-    fn choose(rng: &mut ChaCha8Rng) -> (Operation, Self) {
+    fn choose(rng: &mut ChaCha8Rng, music_seconds: u32) -> (Operation, Self) {
         #[derive(Clone, Copy, PartialEq)]
         enum Family {
             None,
@@ -427,9 +461,16 @@ impl FaultKind {
                 | Family::StallPastIdle
                 | Family::Fragment
         );
+        // ElevenLabs streams its audio (the stream faults fit, except the
+        // idle timeout, which only the Soundverse client is given), but it
+        // has no `[fail]` prompt nor keys without credits.
         let fits = |operation: &Operation| {
-            (!streams_only || operation.stream_shape().is_some())
+            let streams = operation.stream_shape().is_some()
+                || (operation.streams_audio() && family != Family::StallPastIdle);
+            (!streams_only || streams)
                 && (family != Family::PollBurst || operation.poll_route().is_some())
+                && (!matches!(family, Family::FailPrompt | Family::NoCredits)
+                    || !operation.streams_audio())
         };
         let providers: Vec<Provider> = Provider::ALL
             .into_iter()
@@ -447,7 +488,11 @@ impl FaultKind {
             .choose(rng)
             .copied()
             .unwrap_or(Operation::SoundPieceRemix);
-        let events = operation.stream_shape().map_or(1, |s| s.events);
+        let events = operation
+            .stream_shape()
+            .map(|s| s.events)
+            .or_else(|| operation.audio_pieces(music_seconds))
+            .unwrap_or(1);
         let status = |rng: &mut ChaCha8Rng| if rng.random_bool(0.5) { 429 } else { 503 };
         // The create, or (half the time, where the operation polls) the polls.
         let target = |rng: &mut ChaCha8Rng| {
@@ -603,6 +648,12 @@ pub enum ExpectedError {
     },
     /// [`songbind::Error::Timeout`] from the stream's idle timer.
     IdleTimeout,
+    /// An audio answer that ended cleanly before the whole song was sent:
+    /// any typed error saying so ([`songbind::Error::StreamEndedEarly`],
+    /// [`songbind::Error::Decode`] for a `multipart/mixed` answer missing
+    /// its end, [`songbind::Error::Transport`]), never a success with a
+    /// short file.
+    AudioCut,
     /// [`songbind::Error::JobFailed`].
     JobFailed,
     /// [`songbind::Error::InsufficientCredits`].
@@ -701,6 +752,9 @@ impl fmt::Display for ExpectedError {
                 }
             ),
             ExpectedError::IdleTimeout => f.write_str("Error::Timeout (stream idle)"),
+            ExpectedError::AudioCut => {
+                f.write_str("a typed error for the cut audio (StreamEndedEarly, Decode, Transport)")
+            }
             ExpectedError::JobFailed => f.write_str("Error::JobFailed"),
             ExpectedError::InsufficientCredits => f.write_str("Error::InsufficientCredits"),
             ExpectedError::RateLimited { retry_after } => {
@@ -731,7 +785,8 @@ impl fmt::Display for ExpectedError {
 pub enum ExpectedOutcome {
     /// Success with this many outputs, each served by the emulator.
     Outputs {
-        /// Outputs in all (Soundverse 2, SoundPiece `n_variations`, MusicGPT 2).
+        /// Outputs in all (Soundverse 2, SoundPiece `n_variations`, MusicGPT 2,
+        /// ElevenLabs 1: the song's audio, written whole).
         count: usize,
     },
     /// This typed error.
@@ -788,6 +843,11 @@ pub struct JobPlan {
     pub extend_at_ms: i64,
     /// Size of the MusicGPT upload, in bytes.
     pub upload_bytes: usize,
+    /// Length of an ElevenLabs song, in seconds (3 to 6: one audio chunk
+    /// per second).
+    pub music_seconds: u32,
+    /// Whether an ElevenLabs compose writes to a temporary file (else to a `Vec`).
+    pub sink_file: bool,
 }
 
 const STYLES: &[&str] = &[
@@ -829,7 +889,8 @@ impl JobPlan {
     pub fn new(seed: u64, index: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index as u64);
-        let (operation, fault) = FaultKind::choose(&mut rng);
+        let music_seconds = rng.random_range(3..=6);
+        let (operation, fault) = FaultKind::choose(&mut rng, music_seconds);
         let words = rng.random_range(2..=4);
         let mut prompt: Vec<&str> = (0..words)
             .filter_map(|_| STYLES.choose(&mut rng).copied())
@@ -852,6 +913,8 @@ impl JobPlan {
             n_variations: rng.random_range(1..=3),
             extend_at_ms: rng.random_range(8_000..=420_000),
             upload_bytes: rng.random_range(1_024..=64 * 1_024),
+            music_seconds,
+            sink_file: rng.random_bool(0.5),
         }
     }
 
@@ -861,7 +924,7 @@ impl JobPlan {
         match self.operation.provider() {
             Provider::SoundPiece => usize::from(self.n_variations),
             Provider::Soundverse | Provider::MusicGpt => 2,
-            // One song per generation (not driven by the campaign yet).
+            // One song per generation.
             Provider::ElevenLabs => 1,
         }
     }
@@ -1077,6 +1140,13 @@ impl JobPlan {
             // the original answer. The others must not be resent.
             FaultKind::LostReply if self.operation.provider() == Provider::SoundPiece => success(2),
             FaultKind::LostReply => failure(ExpectedError::Transport, 1, 1),
+            // Every piece of an audio answer is needed: a cut anywhere is seen.
+            FaultKind::DropStream { .. } if self.operation.streams_audio() => {
+                failure(ExpectedError::Transport, 1, 1)
+            }
+            FaultKind::EndStream { .. } if self.operation.streams_audio() => {
+                failure(ExpectedError::AudioCut, 1, 1)
+            }
             FaultKind::DropStream { after_events } if seen(after_events) => {
                 failure(ExpectedError::Transport, 1, 1)
             }
@@ -1181,9 +1251,23 @@ mod tests {
                     | FaultKind::Fragment
             );
             assert!(
-                !stream_only || plan.operation.stream_shape().is_some(),
+                !stream_only
+                    || plan.operation.stream_shape().is_some()
+                    || plan.operation.streams_audio(),
                 "{plan}"
             );
+            if plan.operation.streams_audio() {
+                assert!(
+                    !matches!(
+                        plan.fault,
+                        FaultKind::StallPastIdle { .. }
+                            | FaultKind::FailPrompt
+                            | FaultKind::NoCredits
+                    ),
+                    "{plan}"
+                );
+                assert!((3..=6).contains(&plan.music_seconds), "{plan}");
+            }
             let polls = matches!(
                 plan.fault,
                 FaultKind::PollBurst { .. }
@@ -1217,7 +1301,7 @@ mod tests {
                 .iter()
                 .filter(|p| p.operation.provider() == provider)
                 .count();
-            assert!(share >= 3_000, "{provider:?}: {share}");
+            assert!(share >= 2_500, "{provider:?}: {share}");
         }
     }
 
@@ -1473,6 +1557,74 @@ mod tests {
         .fault_rules()[0];
         assert_eq!(rule.method, Some(Method::GET));
         assert_eq!(rule.times, retry_budget());
+    }
+
+    #[test]
+    fn a_cut_audio_body_must_end_in_a_typed_error_and_composes_are_never_resent() {
+        for operation in [
+            Operation::ElevenLabsCompose,
+            Operation::ElevenLabsComposeDetailed,
+        ] {
+            let pieces = operation.audio_pieces(4).unwrap();
+            for after_events in 0..pieces {
+                let dropped = plan(operation, FaultKind::DropStream { after_events }).expectation();
+                assert_eq!(
+                    dropped.outcome,
+                    ExpectedOutcome::Error(ExpectedError::Transport)
+                );
+                assert_eq!(counts(&dropped), (1, 1, None));
+                let ended = plan(operation, FaultKind::EndStream { after_events }).expectation();
+                assert_eq!(
+                    ended.outcome,
+                    ExpectedOutcome::Error(ExpectedError::AudioCut)
+                );
+            }
+            for fault in [
+                FaultKind::Fragment,
+                FaultKind::StallStream {
+                    after_events: 1,
+                    millis: 50,
+                },
+            ] {
+                let whole = plan(operation, fault).expectation();
+                assert_eq!(whole.outcome, ExpectedOutcome::Outputs { count: 1 });
+            }
+            let lost = plan(operation, FaultKind::LostReply).expectation();
+            assert_eq!(
+                lost.outcome,
+                ExpectedOutcome::Error(ExpectedError::Transport)
+            );
+            assert_eq!(counts(&lost), (1, 1, None));
+            let misled = plan(
+                operation,
+                FaultKind::Misleading {
+                    status: 500,
+                    count: 2,
+                },
+            )
+            .expectation();
+            assert_eq!(
+                misled.outcome,
+                answer(AnswerCase::Provider, 500, None, AnswerBody::Json)
+            );
+            assert_eq!(counts(&misled), (1, 1, None));
+            let burst = plan(
+                operation,
+                FaultKind::CreateBurst {
+                    status: 429,
+                    count: 2,
+                    retry_after: 0,
+                },
+            )
+            .expectation();
+            assert_eq!(burst.outcome, ExpectedOutcome::Outputs { count: 1 });
+            assert_eq!(counts(&burst), (1, 3, None));
+            assert_eq!(operation.poll_route(), None);
+        }
+        assert_eq!(
+            Operation::ElevenLabsComposeDetailed.audio_pieces(3),
+            Some(5)
+        );
     }
 
     #[test]

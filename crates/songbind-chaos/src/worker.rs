@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use songbind::elevenlabs::{ComposeRequest, Composed, ElevenLabs};
 use songbind::musicgpt::{self, AudioInput, MusicGpt};
 use songbind::soundpiece::{self, SoundPiece};
 use songbind::soundverse::{self, Soundverse};
 use songbind::sse::StreamLimits;
-use songbind::{JobOutput, Secret, WaitOptions};
+use songbind::{JobOutput, Output, ProviderName, Secret, WaitOptions};
 use songbind_emulator::{Emulator, Pacing, Provider};
 
 use crate::ChaosError;
@@ -59,6 +60,8 @@ pub(crate) struct Clients {
     soundpiece_no_credits: SoundPiece,
     musicgpt: MusicGpt,
     musicgpt_no_credits: MusicGpt,
+    /// Sends the key in `xi-api-key`.
+    elevenlabs: ElevenLabs,
     /// Downloads outputs, with no API key (output URLs are public).
     downloads: reqwest::Client,
 }
@@ -94,6 +97,7 @@ impl Clients {
             soundpiece_no_credits: soundpiece(true)?,
             musicgpt: musicgpt(false)?,
             musicgpt_no_credits: musicgpt(true)?,
+            elevenlabs: ElevenLabs::new(&emulator.base_url(Provider::ElevenLabs), &key(false))?,
             downloads,
         })
     }
@@ -107,6 +111,20 @@ pub(crate) struct Attempt {
     /// For each output of a successful job: its URL and whether it
     /// downloaded as a WAV file (the reason when not).
     pub(crate) downloads: Vec<(String, Result<(), String>)>,
+    /// For an ElevenLabs compose that returned: what it reported and the
+    /// bytes that reached the sink.
+    pub(crate) audio: Option<AudioWritten>,
+}
+
+/// What an ElevenLabs compose reported, and what its sink holds.
+#[derive(Debug)]
+pub(crate) struct AudioWritten {
+    /// What `compose_to` (or the audio of `compose_detailed_to`) returned.
+    pub(crate) composed: Composed,
+    /// The bytes in the sink (the `Vec`, or the file read back).
+    pub(crate) bytes: Vec<u8>,
+    /// For a detailed compose: whether the metadata names the song (a title).
+    pub(crate) metadata: Option<Result<(), String>>,
 }
 
 /// A worker: its emulator, its clients and a scratch directory for uploads.
@@ -201,6 +219,12 @@ impl Worker {
     /// Writes the file a MusicGPT upload job sends (in the worker's scratch
     /// directory, removed after the job).
     async fn prepare_upload(&self, plan: &JobPlan) -> Result<Option<PathBuf>, ChaosError> {
+        if plan.operation.streams_audio() {
+            // The file an ElevenLabs compose writes (created by the job).
+            return Ok(plan
+                .sink_file
+                .then(|| self.scratch.path().join(format!("song-{}.wav", plan.index))));
+        }
         if plan.operation != Operation::MusicGptRemixFile {
             return Ok(None);
         }
@@ -243,6 +267,9 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// The job itself, as a caller of `songbind` would write it: submit, wait,
 /// then (on success) download every output.
 async fn attempt(clients: Arc<Clients>, plan: JobPlan, upload: Option<PathBuf>) -> Attempt {
+    if plan.operation.streams_audio() {
+        return compose(&clients.elevenlabs, &plan, upload).await;
+    }
     let result = submit_and_wait(&clients, &plan, upload).await;
     let mut downloads = Vec::new();
     if let Ok(output) = &result {
@@ -251,7 +278,117 @@ async fn attempt(clients: Arc<Clients>, plan: JobPlan, upload: Option<PathBuf>) 
             downloads.push((output.url.clone(), fetched));
         }
     }
-    Attempt { result, downloads }
+    Attempt {
+        result,
+        downloads,
+        audio: None,
+    }
+}
+
+/// An ElevenLabs compose, as a caller would write it: the audio streamed to
+/// a `Vec` or to a new file at `path`. A success is handed back as a
+/// [`JobOutput`] (its id the `song-id`, one output naming the sink), with
+/// what the call reported and the bytes the sink holds.
+async fn compose(client: &ElevenLabs, plan: &JobPlan, path: Option<PathBuf>) -> Attempt {
+    let request = ComposeRequest::from_prompt(plan.prompt.clone())
+        .music_length_ms(i64::from(plan.music_seconds) * 1_000)
+        .with_timestamps(plan.send_lyrics);
+    let detailed = plan.operation == Operation::ElevenLabsComposeDetailed;
+    let progress = |_: u64| {};
+    let called = match &path {
+        None => {
+            let mut sink = Vec::new();
+            let result = if detailed {
+                client
+                    .compose_detailed_to(&request, &mut sink, progress)
+                    .await
+                    .map(|d| (d.audio, Some(title(&d.metadata))))
+            } else {
+                client
+                    .compose_to(&request, &mut sink, progress)
+                    .await
+                    .map(|c| (c, None))
+            };
+            result.map(|(composed, metadata)| (composed, metadata, Ok(sink)))
+        }
+        Some(path) => {
+            let file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .await;
+            match file {
+                Err(source) => Err(songbind::Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                }),
+                Ok(mut file) => {
+                    let result = if detailed {
+                        client
+                            .compose_detailed_to(&request, &mut file, progress)
+                            .await
+                            .map(|d| (d.audio, Some(title(&d.metadata))))
+                    } else {
+                        client
+                            .compose_to(&request, &mut file, progress)
+                            .await
+                            .map(|c| (c, None))
+                    };
+                    drop(file);
+                    match result {
+                        Ok((composed, metadata)) => {
+                            let bytes = tokio::fs::read(path).await.map_err(|e| e.to_string());
+                            Ok((composed, metadata, bytes))
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
+            }
+        }
+    };
+    match called {
+        Err(error) => Attempt {
+            result: Err(error),
+            downloads: Vec::new(),
+            audio: None,
+        },
+        Ok((composed, metadata, bytes)) => {
+            let sink = match &path {
+                Some(path) => format!("file://{}", path.display()),
+                None => "memory:vec".to_owned(),
+            };
+            let output = JobOutput {
+                provider: ProviderName::ElevenLabs,
+                id: composed.song_id.clone().unwrap_or_default(),
+                outputs: vec![Output::new(sink.clone(), Some(1))],
+            };
+            let (bytes, downloads) = match bytes {
+                Ok(bytes) => (bytes, vec![(sink, Ok(()))]),
+                Err(reason) => (Vec::new(), vec![(sink, Err(reason))]),
+            };
+            Attempt {
+                result: Ok(output),
+                downloads,
+                audio: Some(AudioWritten {
+                    composed,
+                    bytes,
+                    metadata,
+                }),
+            }
+        }
+    }
+}
+
+/// Whether a detailed answer's metadata names the song.
+fn title(metadata: &songbind::elevenlabs::DetailedMusicResponse) -> Result<(), String> {
+    let value = serde_json::to_value(metadata).map_err(|e| e.to_string())?;
+    match value
+        .pointer("/song_metadata/title")
+        .and_then(|t| t.as_str())
+    {
+        Some(title) if !title.is_empty() => Ok(()),
+        _ => Err(format!("the metadata names no song: {value}")),
+    }
 }
 
 async fn submit_and_wait(
@@ -316,6 +453,9 @@ async fn submit_and_wait(
             };
             let job = client.submit_remix(&request).await?;
             job.wait(&wait).await
+        }
+        Operation::ElevenLabsCompose | Operation::ElevenLabsComposeDetailed => {
+            unreachable!("composes run in `compose`")
         }
         Operation::MusicGptRemixFile | Operation::MusicGptRemixUrl => {
             let client = if no_credits {

@@ -4,7 +4,8 @@
 //!
 //! A job ([`JobPlan`]) is one operation (Soundverse generate, extend or
 //! remix over SSE, or generate/extend `/sync`; SoundPiece remix; MusicGPT
-//! remix by file upload or by URL) meeting one fault (none, 429/503 bursts
+//! remix by file upload or by URL; ElevenLabs compose and compose detailed,
+//! the audio written to a `Vec` or a file) meeting one fault (none, 429/503 bursts
 //! with `Retry-After`, a lost reply after the job was created, a stalled
 //! request, a dropped, cut, stalled or fragmented stream, a `[fail]` prompt,
 //! a key without credits, a 5xx with a "not taken" text after the job was

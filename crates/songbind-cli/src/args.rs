@@ -116,7 +116,8 @@ Environment:
       default 0.05 (a song in a few seconds)
 
 Output:
-  The song's URLs (and files, with --output-dir) go to stdout; with --json,
+  The song's URLs (and files, with --output-dir, or under --mock the files
+  downloaded into ./songbind-output unless --no-download) go to stdout; with --json,
   one JSON object: {\"provider\", \"operation\", \"id\", \"idempotency_key\"
   (SoundPiece), \"outputs\": [{\"url\", \"version\", \"title\", \"duration_secs\",
   \"album_art\", \"lyrics\", \"expires_at\", \"stream_url\", \"file\"}]}, fields a
@@ -148,7 +149,8 @@ Exit status:
 ///
 /// Follows each job with live progress bars (on stderr, when it is a
 /// terminal) and ends by printing the song's URLs, or one JSON object with
-/// --json. --mock runs everything offline against a built-in emulator.
+/// --json. --mock runs everything offline against a built-in emulator and
+/// downloads the songs into ./songbind-output.
 #[derive(Debug, Parser)]
 #[command(
     name = "songbind",
@@ -197,29 +199,56 @@ pub struct GlobalArgs {
 
     /// Download every output into this directory (created if missing), as
     /// `<id>-v<version>.<ext>` (`elevenlabs compose`: `<song-id>.<ext>`, in
-    /// the current directory when not given). A file already there is never
+    /// the current directory when not given) [default: none, or
+    /// ./songbind-output with --mock]. A file already there is never
     /// replaced: that download fails (exit 1) and the file is left as it
     /// was, unless --force is given.
     #[arg(long, global = true, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
-    /// With --output-dir (and `elevenlabs compose`): replace files that
-    /// already exist there (and a partial `<name>.part` left by an
-    /// interrupted download). Symbolic links
+    /// When downloading (--output-dir, --mock, `elevenlabs compose`):
+    /// replace files that already exist there (and a partial `<name>.part`
+    /// left by an interrupted download). Symbolic links
     /// in place of a `.part` file are never followed, even with --force.
     #[arg(long, global = true)]
     pub force: bool,
 
     /// Run against a built-in emulator of the provider, in this process: no
-    /// key, no network. SONGBIND_MOCK_PACING sets its speed.
+    /// key, no network. Its URLs stop working when the command exits, so
+    /// a job's outputs are downloaded into ./songbind-output (or
+    /// --output-dir) unless --no-download is given (`elevenlabs compose`
+    /// writes its audio as it always does). SONGBIND_MOCK_PACING sets its
+    /// speed.
     #[arg(long, global = true)]
     pub mock: bool,
+
+    /// With --mock: only print the outputs' URLs, do not download them
+    /// into ./songbind-output.
+    #[arg(long, global = true, conflicts_with = "output_dir")]
+    pub no_download: bool,
 
     /// Print what the library traces on stderr: one line per HTTP call
     /// (`songbind.call`: provider, operation, attempt, status, elapsed
     /// time, request id), each retry and each stage of the job. Never a key.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+}
+
+/// Where `--mock` downloads a job's outputs when `--output-dir` is not
+/// given, relative to the current directory.
+pub const MOCK_OUTPUT_DIR: &str = "songbind-output";
+
+impl GlobalArgs {
+    /// Where to download a job's outputs: `--output-dir`; under `--mock`
+    /// without it, [`MOCK_OUTPUT_DIR`] (the emulator's URLs die with the
+    /// command) unless `--no-download`; otherwise nowhere.
+    pub fn download_dir(&self) -> Option<PathBuf> {
+        match &self.output_dir {
+            Some(dir) => Some(dir.clone()),
+            None if self.mock && !self.no_download => Some(PathBuf::from(MOCK_OUTPUT_DIR)),
+            None => None,
+        }
+    }
 }
 
 /// The provider to talk to.
@@ -645,6 +674,28 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["songbind", "soundverse", "wait"]).is_err());
         assert!(Cli::try_parse_from(["songbind", "elevenlabs", "wait", "x"]).is_err());
+    }
+
+    #[test]
+    fn mock_downloads_into_songbind_output_unless_told_otherwise() {
+        let dir = |args: &[&str]| {
+            let mut argv = vec!["songbind"];
+            argv.extend_from_slice(args);
+            argv.extend_from_slice(&["soundverse", "generate", "--prompt", "p"]);
+            Cli::try_parse_from(argv).unwrap().global.download_dir()
+        };
+        assert_eq!(dir(&["--mock"]), Some(PathBuf::from(MOCK_OUTPUT_DIR)));
+        assert_eq!(dir(&["--mock", "--no-download"]), None);
+        assert_eq!(
+            dir(&["--mock", "--output-dir", "songs"]),
+            Some(PathBuf::from("songs"))
+        );
+        assert_eq!(dir(&[]), None);
+        assert_eq!(dir(&["--output-dir", "s"]), Some(PathBuf::from("s")));
+        let both = ["songbind", "--mock", "--no-download", "--output-dir", "s"];
+        let refused =
+            Cli::try_parse_from([&both[..], &["soundverse", "generate", "--prompt", "p"]].concat());
+        assert!(refused.is_err());
     }
 
     #[test]

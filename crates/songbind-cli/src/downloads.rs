@@ -1,5 +1,7 @@
-//! `--output-dir`: every output downloaded at once, each with its own
-//! progress bar, as `<id>-v<version>.<ext>`.
+//! `--output-dir` (or `--mock`'s `./songbind-output`): every output
+//! downloaded at once, each with its own progress bar, as
+//! `<id>-v<version>.<ext>`. Job ids are unique, so a new job never meets
+//! the files of an earlier one.
 //!
 //! Names are built from the job id and the URL's extension with every
 //! character outside `[A-Za-z0-9_-]` replaced, so that an id or URL from the
@@ -26,11 +28,12 @@ use crate::progress::JobProgress;
 const MAX_ID_CHARS: usize = 80;
 
 /// Creates `dir` (and its parents) before anything is sent, so that a
-/// directory that cannot be written costs no job.
-pub async fn prepare(dir: &Path) -> Result<(), Failure> {
+/// directory that cannot be written costs no job. `named` is what the
+/// refusal names: `--output-dir`, or `--mock`'s own default directory.
+pub async fn prepare(dir: &Path, named: &str) -> Result<(), Failure> {
     tokio::fs::create_dir_all(dir)
         .await
-        .map_err(|e| Failure::invalid("--output-dir", format!("{}: {e}", dir.display())))
+        .map_err(|e| Failure::invalid(named, format!("{}: {e}", dir.display())))
 }
 
 /// Downloads every output of `report` into `dir`, recording each file in

@@ -172,7 +172,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
     if let Command::Compose(..) = command {
-        downloads::prepare(&dir).await?;
+        downloads::prepare(&dir, "--output-dir").await?;
     }
     let title = format!("{PROVIDER} {}", command.operation());
     let progress = JobProgress::new(&title, 0);

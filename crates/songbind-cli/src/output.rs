@@ -57,7 +57,7 @@ pub struct ReportOutput {
     /// Where it could be played while it was being finished (Soundverse).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_url: Option<String>,
-    /// The downloaded file, with `--output-dir`.
+    /// The downloaded file, with `--output-dir` (or `--mock`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
 }
@@ -105,7 +105,7 @@ impl Report {
     }
 
     /// The human summary: a heading, each output's details on one line,
-    /// then, last, each output's URL (and file, with `--output-dir`).
+    /// then, last, each output's URL (and the file it was downloaded to).
     pub fn summary(&self) -> String {
         let count = self.outputs.len();
         let mut text = format!(

@@ -3,10 +3,11 @@
 //! 1. build the `songbind` request from the flags and `validate()` it
 //!    (a refusal names the flag and exits 2, before anything is sent);
 //! 2. resolve the base URL and key (or start the `--mock` emulator) and
-//!    build the client; create `--output-dir`;
+//!    build the client; create the download directory (`--output-dir`,
+//!    or `./songbind-output` under `--mock`);
 //! 3. submit and follow the job's events with progress bars, under
 //!    `--timeout` and Ctrl-C;
-//! 4. download the outputs (`--output-dir`) and print the result.
+//! 4. download the outputs (into that directory) and print the result.
 //!
 //! ElevenLabs, whose answer is the song itself rather than a job, runs in
 //! [`elevenlabs`](crate::elevenlabs) in the same order, with the same
@@ -55,9 +56,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let provider = request.provider();
     let endpoint = endpoint::resolve(provider, &global).await?;
     let call = request.connect(&endpoint)?;
-    if let Some(dir) = &global.output_dir {
-        downloads::prepare(dir).await?;
-    }
+    prepare_downloads(&global).await?;
 
     let title = format!("{provider} {}", call.operation());
     let mut progress = JobProgress::new(&title, call.expected_versions());
@@ -155,6 +154,20 @@ impl Command {
     }
 }
 
+/// Creates the directory the outputs will be downloaded into, if any,
+/// before anything is sent.
+async fn prepare_downloads(global: &GlobalArgs) -> Result<(), Failure> {
+    let Some(dir) = global.download_dir() else {
+        return Ok(());
+    };
+    let named = if global.output_dir.is_some() {
+        "--output-dir"
+    } else {
+        "--mock's download directory (--no-download: none)"
+    };
+    downloads::prepare(&dir, named).await
+}
+
 /// The provider is an emulator in this process under `--mock`: say so.
 fn announce_mock(progress: &JobProgress, provider: ProviderName, endpoint: &Endpoint) {
     if endpoint.emulator.is_some() {
@@ -176,7 +189,8 @@ fn wait_options(global: &GlobalArgs, endpoint: &Endpoint) -> WaitOptions {
 }
 
 /// The end of a job followed to completion (a create or `wait`): the bars
-/// finish, the outputs are downloaded (`--output-dir`) and the result is
+/// finish, the outputs are downloaded (`--output-dir`, or `--mock`'s
+/// default) and the result is
 /// printed.
 async fn conclude(
     finished: Finished,
@@ -189,7 +203,7 @@ async fn conclude(
     progress.finished(&finished.output.outputs);
     let mut report = Report::new(operation, finished.output, &finished.stream_urls);
     report.idempotency_key = idempotency_key;
-    let downloaded = match &global.output_dir {
+    let downloaded = match &global.download_dir() {
         Some(dir) => downloads::download_all(dir, &mut report, progress, global.force).await,
         None => Ok(()),
     };
@@ -244,9 +258,7 @@ async fn existing(
     }
     let endpoint = endpoint::resolve(provider, global).await?;
     let client = Client::connect(provider, &endpoint)?;
-    if let Some(dir) = &global.output_dir {
-        downloads::prepare(dir).await?;
-    }
+    prepare_downloads(global).await?;
     let operation = lookup.operation();
     let title = format!("{provider} {operation}");
     let mut progress = JobProgress::new(&title, client.expected_versions(lookup));
@@ -270,7 +282,7 @@ async fn existing(
         };
         progress.done(looked.state.as_str());
         let mut report = StatusReport::new(looked);
-        let downloaded = match &global.output_dir {
+        let downloaded = match &global.download_dir() {
             Some(dir) if !report.report.outputs.is_empty() => {
                 downloads::download_all(dir, &mut report.report, &progress, global.force).await
             }

@@ -70,7 +70,21 @@ impl Run {
 
 /// Runs the binary with `args` and extra environment variables.
 async fn songbind(args: &[&str], env: &[(&str, &str)]) -> Run {
+    songbind_with_cwd(None, args, env).await
+}
+
+/// [`songbind`] with `cwd` as the working directory: for runs that write
+/// where they stand (`--mock` downloads into `./songbind-output`).
+async fn songbind_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    songbind_with_cwd(Some(cwd), args, env).await
+}
+
+/// Runs the binary in `cwd` (or the test's own directory).
+async fn songbind_with_cwd(cwd: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_songbind"));
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
     command
         .args(args)
         .stdin(Stdio::null())
@@ -1186,7 +1200,9 @@ async fn global_flags_work_after_the_subcommand() {
 
 #[tokio::test]
 async fn mock_runs_offline_with_no_key() {
-    let run = songbind(
+    let cwd = tempfile::tempdir().unwrap();
+    let run = songbind_in(
+        cwd.path(),
         &[
             "--mock",
             "soundverse",
@@ -1210,7 +1226,9 @@ async fn mock_runs_offline_with_no_key() {
 
 #[tokio::test]
 async fn mock_refuses_a_bad_pacing_naming_the_variable() {
-    let run = songbind(
+    let cwd = tempfile::tempdir().unwrap();
+    let run = songbind_in(
+        cwd.path(),
         &["--mock", "soundverse", "generate", "--prompt", "x"],
         &[("SONGBIND_MOCK_PACING", "warp")],
     )
@@ -2065,4 +2083,209 @@ async fn verbose_prints_the_call_spans_on_stderr_and_never_the_key() {
     )
     .await;
     assert!(!run.stderr.contains("songbind.call"), "{run:#?}");
+}
+
+/// The files in `dir`, sorted by name.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Asserts that the report's outputs were downloaded as WAV files named
+/// `songbind-output/<id>-v<version>.wav`, relative to `cwd`; returns their
+/// names.
+fn downloaded_wavs(report: &Value, cwd: &Path) -> Vec<String> {
+    let id = report["id"].as_str().unwrap_or_default();
+    assert!(!id.is_empty(), "{report}");
+    let outputs = report["outputs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(outputs.len(), 2, "{report}");
+    let mut names = Vec::new();
+    for (index, output) in outputs.iter().enumerate() {
+        let file = output["file"].as_str().expect("a file per output");
+        let name = format!("{id}-v{}.wav", index + 1);
+        assert_eq!(Path::new(file), Path::new("songbind-output").join(&name));
+        let bytes = std::fs::read(cwd.join(file)).unwrap();
+        assert_eq!(&bytes[..4], b"RIFF", "{file}");
+        assert_eq!(&bytes[8..12], b"WAVE", "{file}");
+        names.push(name);
+    }
+    names
+}
+
+#[tokio::test]
+async fn mock_downloads_the_outputs_into_songbind_output_and_names_them() {
+    let cwd = tempfile::tempdir().unwrap();
+    let instant = [("SONGBIND_MOCK_PACING", "instant")];
+    let generate = ["--mock", "soundverse", "generate", "--prompt", "Friends"];
+    let run = songbind_in(cwd.path(), &[&generate[..], &["--json"]].concat(), &instant).await;
+    let report = run.json();
+    assert_eq!(report["provider"], "soundverse");
+    let first = downloaded_wavs(&report, cwd.path());
+    let out = cwd.path().join("songbind-output");
+    assert_eq!(files_in(&out), first, "only the two WAV files");
+
+    // The human summary names the files too; a second run (a new job, new
+    // ids) adds its own files beside the first ones, replacing nothing.
+    let run = songbind_in(cwd.path(), &generate, &instant).await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.stderr, "", "{run:#?}");
+    let files = files_in(&out);
+    assert_eq!(files.len(), 4, "{files:?}");
+    let second: Vec<&String> = files.iter().filter(|f| !first.contains(f)).collect();
+    assert_eq!(second.len(), 2, "{files:?}");
+    for name in second {
+        let line = format!("  ->  songbind-output/{name}");
+        assert!(
+            run.stdout.lines().any(|l| l.ends_with(&line)),
+            "{line} missing: {}",
+            run.stdout
+        );
+        let bytes = std::fs::read(out.join(name)).unwrap();
+        assert_eq!(&bytes[..4], b"RIFF", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn mock_with_output_dir_downloads_there_and_no_download_leaves_no_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let instant = [("SONGBIND_MOCK_PACING", "instant")];
+    let run = songbind_in(
+        cwd.path(),
+        &[
+            "--mock",
+            "soundverse",
+            "generate",
+            "--prompt",
+            "x",
+            "--no-download",
+            "--json",
+        ],
+        &instant,
+    )
+    .await;
+    let report = run.json();
+    let outputs = report["outputs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(outputs.len(), 2, "{report}");
+    assert!(outputs.iter().all(|o| o.get("file").is_none()), "{report}");
+    assert!(files_in(cwd.path()).is_empty(), "nothing written");
+
+    let run = songbind_in(
+        cwd.path(),
+        &[
+            "--mock",
+            "soundverse",
+            "generate",
+            "--prompt",
+            "x",
+            "--output-dir",
+            "songs",
+            "--json",
+        ],
+        &instant,
+    )
+    .await;
+    let report = run.json();
+    let id = report["id"].as_str().unwrap_or_default();
+    for (index, output) in report["outputs"].as_array().unwrap().iter().enumerate() {
+        let file = output["file"].as_str().expect("a file per output");
+        assert_eq!(
+            Path::new(file),
+            Path::new("songs").join(format!("{id}-v{}.wav", index + 1))
+        );
+    }
+    assert_eq!(files_in(cwd.path()), ["songs"], "no songbind-output");
+    assert_eq!(files_in(&cwd.path().join("songs")).len(), 2);
+
+    let run = songbind_in(
+        cwd.path(),
+        &[
+            "--mock",
+            "--no-download",
+            "--output-dir",
+            "songs",
+            "soundverse",
+            "generate",
+            "--prompt",
+            "x",
+        ],
+        &instant,
+    )
+    .await;
+    assert!(run.failure(2).contains("--no-download"), "{run:#?}");
+}
+
+#[tokio::test]
+async fn without_mock_nothing_is_downloaded_unless_output_dir_is_given() {
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let base_url = emulator.base_url(Provider::Soundverse);
+    let run = songbind_in(
+        cwd.path(),
+        &[
+            "--base-url",
+            &base_url,
+            "soundverse",
+            "generate",
+            "--prompt",
+            "x",
+            "--json",
+        ],
+        &[("SOUNDVERSE_API_KEY", KEY)],
+    )
+    .await;
+    let report = run.json();
+    let outputs = outputs_of(&report, &emulator, "soundverse", "generate", 2);
+    assert!(outputs.iter().all(|o| o.get("file").is_none()), "{report}");
+    assert!(files_in(cwd.path()).is_empty(), "nothing written");
+
+    // --no-download is accepted and changes nothing; --output-dir downloads.
+    let run = songbind_in(
+        cwd.path(),
+        &[
+            "--base-url",
+            &base_url,
+            "soundverse",
+            "generate",
+            "--prompt",
+            "x",
+            "--no-download",
+        ],
+        &[("SOUNDVERSE_API_KEY", KEY)],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(!run.stdout.contains("  ->  "), "{}", run.stdout);
+    assert!(files_in(cwd.path()).is_empty(), "nothing written");
+    let run = songbind_in(
+        cwd.path(),
+        &[
+            "--base-url",
+            &base_url,
+            "soundverse",
+            "generate",
+            "--prompt",
+            "x",
+            "--output-dir",
+            "songs",
+            "--json",
+        ],
+        &[("SOUNDVERSE_API_KEY", KEY)],
+    )
+    .await;
+    run.json();
+    assert_eq!(files_in(cwd.path()), ["songs"]);
+    assert_eq!(files_in(&cwd.path().join("songs")).len(), 2);
+}
+
+#[tokio::test]
+async fn help_says_where_mock_downloads_and_how_to_turn_it_off() {
+    let run = songbind(&["--help"], &[]).await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    for text in ["--no-download", "./songbind-output"] {
+        assert!(run.stdout.contains(text), "{text} missing from --help");
+    }
 }

@@ -89,7 +89,7 @@ pub const TOLERATE_KEY_CUT_BY_EXCERPT: bool = false;
 /// generation, no leaked key) and the file is a cut of the whole song.
 /// Set to `false` once the library reports such a cut as an error: these
 /// jobs then count as wrong again.
-pub const TOLERATE_SHORT_AUDIO_REPORTED_AS_SUCCESS: bool = true;
+pub const TOLERATE_SHORT_AUDIO_REPORTED_AS_SUCCESS: bool = false;
 
 /// How the audio a compose wrote is a cut of the whole song, if it is: the
 /// WAV header (when there is one) declares the whole song, the bytes after

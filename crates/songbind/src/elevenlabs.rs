@@ -41,6 +41,7 @@
 
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt;
 use serde::Serialize;
 use songbind_elevenlabs::ClientInfo;
 use songbind_elevenlabs::types;
@@ -323,10 +324,17 @@ impl ElevenLabs {
             })
             .await?;
         let mut composed = composed(answer.headers());
-        composed.bytes =
-            crate::download::copy(answer.into_inner().into_inner(), sink, &mut progress)
-                .await
-                .map_err(|e| self.calls.redactor.error(e))?;
+        let mut head = Vec::with_capacity(8);
+        let audio = answer.into_inner().into_inner().inspect(|piece| {
+            if let Ok(piece) = piece {
+                let room = 8usize.saturating_sub(head.len());
+                head.extend_from_slice(&piece[..room.min(piece.len())]);
+            }
+        });
+        composed.bytes = crate::download::copy(audio, sink, &mut progress)
+            .await
+            .map_err(|e| self.calls.redactor.error(e))?;
+        check_whole(&composed, &head)?;
         Ok(composed)
     }
 
@@ -454,6 +462,26 @@ fn finished(path: &Path, composed: Composed) -> Vec<JobEvent> {
             outputs: vec![output],
         }),
     ]
+}
+
+/// An audio answer that ended cleanly but early is not a song: an empty
+/// one never is, and a WAV must hold the length its RIFF header declares.
+/// (Other formats carry no length to check.)
+fn check_whole(composed: &Composed, head: &[u8]) -> Result<()> {
+    let short = |reason: String| Err(Error::decode("ElevenLabs' audio answer", reason, ""));
+    if composed.bytes == 0 {
+        return short("it held no audio".to_owned());
+    }
+    if let [b'R', b'I', b'F', b'F', a, b, c, d] = *head {
+        let declared = u64::from(u32::from_le_bytes([a, b, c, d])) + 8;
+        if composed.bytes != declared {
+            return short(format!(
+                "its WAV header declares {declared} bytes, it held {}",
+                composed.bytes
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `song-id` and content type of an answer.

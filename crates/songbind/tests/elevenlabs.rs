@@ -253,7 +253,7 @@ async fn a_plan_comes_back_typed_in_the_model_s_format() {
 
 #[tokio::test]
 async fn a_compose_job_reports_composing_then_streaming_then_the_file() {
-    let front = Front::start("http://127.0.0.1:9", vec![audio_answer("RIFFdata")]).await;
+    let front = Front::start("http://127.0.0.1:9", vec![audio_answer("ID3 tagged mp3")]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("song.mp3");
     let job = client(&front)
@@ -277,7 +277,7 @@ async fn a_compose_job_reports_composing_then_streaming_then_the_file() {
     };
     assert_eq!(done.id, "song_123");
     assert!(done.outputs[0].url.starts_with("file://"));
-    assert_eq!(std::fs::read(&path).unwrap(), b"RIFFdata");
+    assert_eq!(std::fs::read(&path).unwrap(), b"ID3 tagged mp3");
 }
 
 #[tokio::test]
@@ -297,4 +297,31 @@ async fn an_echoed_key_is_scrubbed() {
         .unwrap_err();
     let text = format!("{error} {error:?}");
     assert!(!text.contains(KEY) && text.contains("***"), "{text}");
+}
+
+#[tokio::test]
+async fn an_audio_answer_that_ends_early_is_an_error_not_a_short_song() {
+    // A WAV whose RIFF header declares 44 + 1000 bytes, cut after 100.
+    let mut wav = b"RIFF".to_vec();
+    wav.extend_from_slice(&(36u32 + 1000).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.resize(100, 0);
+    let cut = String::from_utf8_lossy(&wav).into_owned();
+    let front = Front::start(
+        "http://127.0.0.1:9",
+        vec![
+            Step::Answer(raw("200 OK", &[("content-type", "audio/wav")], &cut)),
+            Step::Answer(raw("200 OK", &[("content-type", "audio/wav")], "")),
+        ],
+    )
+    .await;
+    let request = ComposeRequest::from_prompt("pop");
+    for _ in 0..2 {
+        let error = client(&front)
+            .compose_to(&request, &mut Vec::new(), |_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Decode { .. }), "{error:?}");
+    }
+    assert_eq!(front.count("POST"), 2, "an early end is never resent");
 }

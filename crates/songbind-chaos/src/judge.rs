@@ -20,6 +20,9 @@ use crate::worker::{Attempt, AudioWritten};
 
 /// How a job's task ended.
 #[derive(Debug)]
+// One value per job, moved once from the worker to the judge: boxing the
+// attempt would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Ended {
     /// On its own, with this result.
     Finished(Attempt),

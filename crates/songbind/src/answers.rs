@@ -31,9 +31,7 @@ impl AnswerMeta {
     /// The provider's request id (`x-request-id`, `request-id` or
     /// `x-trace-id`), if a header carries one.
     pub fn request_id(&self) -> Option<&str> {
-        ["x-request-id", "request-id", "x-trace-id"]
-            .iter()
-            .find_map(|name| self.header(name))
+        request_id(&self.headers)
     }
 }
 
@@ -114,6 +112,14 @@ impl Answers {
 
 tokio::task_local! {
     static CURRENT: Answers;
+}
+
+/// The provider's request id in `headers` (`x-request-id`, `request-id` or
+/// `x-trace-id`), if one is there: one list for traces and answers alike.
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<&str> {
+    ["x-request-id", "request-id", "x-trace-id"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok())
 }
 
 /// Records an answer in the current job's answers, if a job is being

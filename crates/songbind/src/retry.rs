@@ -136,10 +136,7 @@ fn record_answer(span: &tracing::Span, answer: Option<(u16, &HeaderMap)>) {
     };
     crate::answers::record(status, headers);
     span.record("http.status", status);
-    let id = ["x-request-id", "request-id", "x-trace-id"]
-        .iter()
-        .find_map(|name| headers.get(*name)?.to_str().ok());
-    if let Some(id) = id {
+    if let Some(id) = crate::answers::request_id(headers) {
         span.record("request_id", id);
     }
 }

@@ -59,6 +59,9 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Vec<GeneratedFile>> 
     ])
 }
 
+/// The JSON Schema derive every generated type gets, behind a feature.
+const SCHEMARS_DERIVE: &str = "::schemars::JsonSchema";
+
 fn new_generator() -> Generator {
     let mut settings = GenerationSettings::default();
     settings
@@ -68,7 +71,10 @@ fn new_generator() -> Generator {
         // goes through `songbind_transport::execute` (an error answer whose
         // body is not JSON keeps its status); a missing impl fails to compile.
         .with_hooks(HooksMode::Expected)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        // `gate_schemars` then puts this derive behind the crate's optional
+        // `schemars` feature (progenitor derives unconditionally).
+        .with_derive(SCHEMARS_DERIVE);
     Generator::new(&settings)
 }
 
@@ -119,8 +125,9 @@ fn remove_operation(spec: &mut OpenAPI, operation_id: &str) -> bool {
 /// prettyplease first (it lays out what rustfmt gives up on), then stable
 /// rustfmt with the workspace's `rustfmt.toml`, so `cargo fmt --check` agrees.
 fn format_rust(root: &Path, tokens: proc_macro2::TokenStream) -> Result<String> {
-    let file: syn::File =
+    let mut file: syn::File =
         syn::parse2(split_doc_lines(tokens)).context("generated code does not parse")?;
+    syn::visit_mut::VisitMut::visit_file_mut(&mut GateSchemars, &mut file);
     let pretty = prettyplease::unparse(&file);
     let mut rustfmt = Command::new(std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".into()))
         .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
@@ -144,6 +151,51 @@ fn format_rust(root: &Path, tokens: proc_macro2::TokenStream) -> Result<String> 
         );
     }
     String::from_utf8(output.stdout).context("rustfmt printed non-UTF-8")
+}
+
+/// Moves the [`SCHEMARS_DERIVE`] out of each type's `#[derive(...)]` into
+/// `#[cfg_attr(feature = "schemars", derive(...))]` right after it, so that
+/// `schemars` is an optional dependency of the generated crates.
+struct GateSchemars;
+
+impl syn::visit_mut::VisitMut for GateSchemars {
+    fn visit_item_struct_mut(&mut self, item: &mut syn::ItemStruct) {
+        gate_schemars(&mut item.attrs);
+        syn::visit_mut::visit_item_struct_mut(self, item);
+    }
+
+    fn visit_item_enum_mut(&mut self, item: &mut syn::ItemEnum) {
+        gate_schemars(&mut item.attrs);
+        syn::visit_mut::visit_item_enum_mut(self, item);
+    }
+}
+
+fn gate_schemars(attrs: &mut Vec<syn::Attribute>) {
+    use syn::punctuated::Punctuated;
+
+    let schemars: syn::Path = syn::parse_str(SCHEMARS_DERIVE).expect("a valid path");
+    let is_schemars =
+        |path: &syn::Path| quote::quote!(#path).to_string() == quote::quote!(#schemars).to_string();
+    let Some(index) = attrs.iter().position(|attr| attr.path().is_ident("derive")) else {
+        return;
+    };
+    let Ok(derives) =
+        attrs[index].parse_args_with(Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+    else {
+        return;
+    };
+    if !derives.iter().any(is_schemars) {
+        return;
+    }
+    let kept: Punctuated<syn::Path, syn::Token![,]> = derives
+        .into_iter()
+        .filter(|path| !is_schemars(path))
+        .collect();
+    attrs[index] = syn::parse_quote!(#[derive(#kept)]);
+    attrs.insert(
+        index + 1,
+        syn::parse_quote!(#[cfg_attr(feature = "schemars", derive(#schemars))]),
+    );
 }
 
 /// Rewrites every multi-line `#[doc = "a\nb"]` into one `#[doc]` per line.

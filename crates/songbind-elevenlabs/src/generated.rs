@@ -10,6 +10,7 @@ use progenitor_client::{ClientHooks, OperationInfo, RequestBuilderExt, encode_pa
 pub mod types {
     ///A composition plan in either format: a v1 `MusicPrompt` (for `music_v1`) or a v2 `CompositionPlan` (for `music_v2`). They are told apart by their keys (`sections` / `chunks`); there is no tag.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum AnyCompositionPlan {
         MusicPrompt(MusicPrompt),
@@ -27,6 +28,7 @@ pub mod types {
     }
     ///Stored audio reused unchanged (as a chunk), or the reference a `GenerationChunk` is conditioned on (`conditioning_ref`, at most 30 s). The range is at least 50 ms (enforced server-side).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct AudioRefChunk {
         pub range: TimeRange,
         pub song_id: SongId,
@@ -38,6 +40,7 @@ pub mod types {
     }
     ///Request body of `POST /v1/music/detailed`: `ComposeRequest` plus `with_timestamps`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ComposeDetailedRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan: ::std::option::Option<AnyCompositionPlan>,
@@ -93,6 +96,7 @@ pub mod types {
     }
     ///Request body of `POST /v1/music/detailed/stream`: `ComposeStreamRequest` plus `with_timestamps`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ComposeDetailedStreamRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan: ::std::option::Option<AnyCompositionPlan>,
@@ -125,6 +129,7 @@ pub mod types {
     }
     ///Request body of `POST /v1/music`. Send `prompt` or `composition_plan`, never both. A plan's format must match `model_id` (a `MusicPrompt` with `music_v1`, a `CompositionPlan` with `music_v2`).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ComposeRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan: ::std::option::Option<AnyCompositionPlan>,
@@ -176,6 +181,7 @@ pub mod types {
     }
     ///Request body of `POST /v1/music/stream`: `ComposeRequest` without `respect_sections_durations` and `sign_with_c2pa`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ComposeStreamRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan: ::std::option::Option<AnyCompositionPlan>,
@@ -205,6 +211,7 @@ pub mod types {
     }
     ///One chunk of a v2 plan: a `GenerationChunk` (has `text`) or an `AudioRefChunk` (has `song_id` and `range`), told apart by their keys.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum CompositionChunk {
         GenerationChunk(GenerationChunk),
@@ -222,6 +229,7 @@ pub mod types {
     }
     ///v2 composition plan (`music_v2` only): up to 30 chunks, each generated (`GenerationChunk`) or reused unchanged from a stored song (`AudioRefChunk`). Total length 3 s to 10 min (enforced server-side).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CompositionPlan {
         ///The song's chunks, in order (at most 30).
         pub chunks: ::std::vec::Vec<CompositionChunk>,
@@ -233,6 +241,7 @@ pub mod types {
     }
     ///Request body of `POST /v1/music/plan`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateCompositionPlanRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub model_id: ::std::option::Option<MusicModelId>,
@@ -250,6 +259,7 @@ pub mod types {
     }
     ///The JSON part of the `multipart/mixed` answer of `POST /v1/music/detailed` (wire keys are snake_case).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct DetailedMusicResponse {
         pub composition_plan: AnyCompositionPlan,
         pub song_metadata: SongMetadata,
@@ -264,6 +274,7 @@ pub mod types {
     }
     ///The JSON after `data:` of one event of `POST /v1/music/detailed/stream`. Not published: every field is optional and the event name (the SSE `event:` line: composition_plan, song_metadata, audio_chunk, words_timestamps, done, as assumed here) says which one is set.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct DetailedStreamEvent {
         ///A chunk of the audio, base64-encoded (`audio_chunk` events).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -283,6 +294,7 @@ pub mod types {
     }
     ///Error body shared by every 4xx and 5xx answer: `{"detail": ...}`, where detail is a list of validation issues (422), an object with a `status` code (refusals, auth, concurrency), or a plain string.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ErrorBody {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<ErrorDetail>,
@@ -294,6 +306,7 @@ pub mod types {
     }
     ///A list of validation issues (422), a status object (`bad_prompt`, `bad_composition_plan`, `invalid_api_key`, `quota_exceeded`, `too_many_concurrent_requests`, `system_busy`...), or a message string.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum ErrorDetail {
         String(::std::string::String),
@@ -312,6 +325,7 @@ pub mod types {
     }
     ///Id of a music finetune to generate with (at most 100 characters).
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct FinetuneId(::std::string::String);
     impl ::std::ops::Deref for FinetuneId {
@@ -362,6 +376,7 @@ pub mod types {
     }
     ///A chunk the model generates.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct GenerationChunk {
         ///How strongly `conditioning_ref` conditions the chunk. No default in the spec ([SK] says medium).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -399,6 +414,7 @@ pub mod types {
         PartialEq,
         PartialOrd,
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum GenerationChunkConditionStrength {
         #[serde(rename = "low")]
         Low,
@@ -458,6 +474,7 @@ pub mod types {
         PartialEq,
         PartialOrd,
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum GenerationChunkContextAdherence {
         #[serde(rename = "low")]
         Low,
@@ -507,6 +524,7 @@ pub mod types {
     }
     ///What to generate (at most 6000 characters): `[Section]` headers, lyric lines and `{directions}`.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct GenerationChunkText(::std::string::String);
     impl ::std::ops::Deref for GenerationChunkText {
@@ -568,6 +586,7 @@ pub mod types {
         PartialEq,
         PartialOrd,
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum MusicModelId {
         #[serde(rename = "music_v1")]
         MusicV1,
@@ -613,6 +632,7 @@ pub mod types {
     }
     ///v1 composition plan (`music_v1` only): global styles and up to 30 sections. Total length 3 s to 10 min (enforced server-side).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct MusicPrompt {
         ///Styles the whole song should avoid (at most 50).
         pub negative_global_styles: ::std::vec::Vec<::std::string::String>,
@@ -639,6 +659,7 @@ pub mod types {
         PartialEq,
         PartialOrd,
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum OutputFormat {
         #[serde(rename = "auto")]
         Auto,
@@ -780,6 +801,7 @@ pub mod types {
     }
     ///Text prompt describing the song (at most 4100 characters). In the compose bodies it cannot be used with `composition_plan`.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct Prompt(::std::string::String);
     impl ::std::ops::Deref for Prompt {
@@ -830,6 +852,7 @@ pub mod types {
     }
     ///The suggestion that comes with a copyright refusal.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RefusalData {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub composition_plan_suggestion: ::std::option::Option<AnyCompositionPlan>,
@@ -844,6 +867,7 @@ pub mod types {
     }
     ///Inpainting: take this section from a stored song (generated with `store_for_inpainting`) instead of generating it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SectionSource {
         ///Ranges of the source to leave out (at most 10).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -858,6 +882,7 @@ pub mod types {
     }
     ///Id of a stored song (the `song-id` of a generation made with `store_for_inpainting`), 1-100 characters.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct SongId(::std::string::String);
     impl ::std::ops::Deref for SongId {
@@ -911,6 +936,7 @@ pub mod types {
     }
     ///Metadata of a generated song.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SongMetadata {
         ///Description of the song.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -933,6 +959,7 @@ pub mod types {
     }
     ///One section of a v1 plan.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SongSection {
         ///Duration of the section in milliseconds (3000-120000).
         pub duration_ms: i64,
@@ -954,6 +981,7 @@ pub mod types {
     }
     ///`SongSectionLinesItem`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct SongSectionLinesItem(::std::string::String);
     impl ::std::ops::Deref for SongSectionLinesItem {
@@ -1004,6 +1032,7 @@ pub mod types {
     }
     ///Name of the section, e.g. "Verse 1" (1-100 characters).
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct SongSectionSectionName(::std::string::String);
     impl ::std::ops::Deref for SongSectionSectionName {
@@ -1057,6 +1086,7 @@ pub mod types {
     }
     ///An error with a status code: a copyright refusal (`bad_prompt`, `bad_composition_plan`, with a suggestion in `data`; harmful content gets no suggestion) or an account-wide error (`invalid_api_key`, `quota_exceeded`, `too_many_concurrent_requests`, `system_busy`).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct StatusDetail {
         ///A further code some answers carry (e.g. bad_request).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1077,6 +1107,7 @@ pub mod types {
     }
     ///A range of a song, in milliseconds.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct TimeRange {
         ///End of the range in milliseconds.
         pub end_ms: i64,
@@ -1090,6 +1121,7 @@ pub mod types {
     }
     ///One request-validation issue (422).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ValidationIssue {
         ///Location of the offending value (e.g. ["body", "prompt"]); items are strings or array indices.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -1111,6 +1143,7 @@ pub mod types {
     }
     ///`ValidationIssueLocItem`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum ValidationIssueLocItem {
         String(::std::string::String),
@@ -1131,6 +1164,7 @@ pub mod types {
     }
     ///When one sung word starts and ends.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct WordTimestamp {
         ///End of the word in milliseconds.
         pub end_ms: f64,

@@ -10,6 +10,7 @@ use progenitor_client::{ClientHooks, OperationInfo, RequestBuilderExt, encode_pa
 pub mod types {
     ///State of one conversion as returned by GET /byId. Fields are listed in the provider notes; no sample is published.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Conversion {
         ///URL of the generated audio; absent or null until the conversion completes.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -58,6 +59,7 @@ pub mod types {
     }
     ///200 body of GET /byId.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ConversionByIdResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub conversion: ::std::option::Option<Conversion>,
@@ -72,6 +74,7 @@ pub mod types {
     }
     ///Error body for every 4XX and 5XX response. All fields are optional so that every documented body decodes: {"detail": "..."}, {"detail": [validation issues]} and {"success": false, "message": "..."}.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ErrorBody {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<ErrorDetail>,
@@ -89,6 +92,7 @@ pub mod types {
     }
     ///The "detail" of an error body: either a message string or, for 422, a list of validation issues.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum ErrorDetail {
         String(::std::string::String),
@@ -101,6 +105,7 @@ pub mod types {
     }
     ///One element of the array encoded in WebhookPayload.lyrics_timestamped (decode that string as JSON to get a list of these). Not referenced by an operation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct LyricsTimestampLine {
         ///End of the line in the audio, in milliseconds (equal to start for some section markers).
         pub end: i64,
@@ -118,6 +123,7 @@ pub mod types {
     }
     ///multipart/form-data body of POST /Remix. You must provide either audio_file or audio_path: at least one is required.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RemixForm {
         ///Upload the audio file directly (UploadFile). Required if audio_path is not provided.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -153,6 +159,7 @@ pub mod types {
         PartialEq,
         PartialOrd,
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum RemixMode {
         #[serde(rename = "REMIX")]
         Remix,
@@ -197,6 +204,7 @@ pub mod types {
     }
     ///200 body of POST /Remix: the queued task. The page shows two samples that differ: the first carries a single conversion_id, the second carries conversion_id_1 and conversion_id_2 (one per generated version) and a status.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RemixResponse {
         ///Id of the conversion (first sample on the page only). Use it with GET /byId (conversion_id).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -231,6 +239,7 @@ pub mod types {
     }
     ///One validation issue of a 422 response.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ValidationIssue {
         ///Location of the offending input, e.g. ["body", "prompt"]; elements are field names (strings) or list positions (integers).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -252,6 +261,7 @@ pub mod types {
     }
     ///`ValidationIssueLocItem`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum ValidationIssueLocItem {
         String(::std::string::String),
@@ -272,6 +282,7 @@ pub mod types {
     }
     ///Body MusicGPT POSTs to the request's webhook_url. For a remix there is one POST per generated version (two in all), each with its own conversion_id; the notes add that lyrics and cover payloads are POSTed too, carrying other subsets of these fields. No signature and no retry policy are documented: confirm a result with GET /byId before trusting it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct WebhookPayload {
         ///Duration of the generated audio, in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -10,6 +10,7 @@ use progenitor_client::{ClientHooks, OperationInfo, RequestBuilderExt, encode_pa
 pub mod types {
     ///The audio track to remix.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct AudioSource {
         ///URL of the audio track to remix, reachable by SoundPiece.
         pub url: ::std::string::String,
@@ -21,6 +22,7 @@ pub mod types {
     }
     ///Body of `PUT /v1/create.remix_song`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateRemixSongRequest {
         ///Optional HTTPS URL we'll POST the final response to when the operation reaches ready or failed. Polling remains the canonical source of truth; webhooks are a best-effort latency optimisation. The delivery's body is a `RemixSongWebhook`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -53,6 +55,7 @@ pub mod types {
     }
     ///Optional HTTPS URL we'll POST the final response to when the operation reaches ready or failed. Polling remains the canonical source of truth; webhooks are a best-effort latency optimisation. The delivery's body is a `RemixSongWebhook`.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateRemixSongRequestCallbackUrl(::std::string::String);
     impl ::std::ops::Deref for CreateRemixSongRequestCallbackUrl {
@@ -116,6 +119,7 @@ pub mod types {
     ///It's only a demo, keep your hopes low
     ///Recorded it once, then decided "that'll go"
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateRemixSongRequestLyrics(::std::string::String);
     impl ::std::ops::Deref for CreateRemixSongRequestLyrics {
@@ -169,6 +173,7 @@ pub mod types {
     }
     ///Free-text description of the audio to generate. Mix tags, a description of the desired mood and instrumentation, and a scene — use commas to separate tags. Examples: rock song, energetic, male vocal (song), synthwave, melancholic, mid-tempo (instrumental), rock, guitar, energetic, no drums (sample), someone typing on a keyboard (effect).
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateRemixSongRequestPrompt(::std::string::String);
     impl ::std::ops::Deref for CreateRemixSongRequestPrompt {
@@ -222,6 +227,7 @@ pub mod types {
     }
     ///Error body: `{"detail": "<string>"}`, or for 422 `{"detail": [ValidationIssue, ...]}`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ErrorBody {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<ErrorDetail>,
@@ -233,6 +239,7 @@ pub mod types {
     }
     ///Either a human-readable message, or (422) the list of validation issues.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum ErrorDetail {
         String(::std::string::String),
@@ -245,6 +252,7 @@ pub mod types {
     }
     ///`GetRemixSongId`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct GetRemixSongId(::std::string::String);
     impl ::std::ops::Deref for GetRemixSongId {
@@ -295,6 +303,7 @@ pub mod types {
     }
     ///A remix song operation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RemixSong {
         ///When the operation was created.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -332,6 +341,7 @@ pub mod types {
     }
     ///The failure of an operation.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RemixSongError {
         ///Human-readable description of why the operation failed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -344,6 +354,7 @@ pub mod types {
     }
     ///One generated variation. Output files are signed FLAC (44.1 kHz) URLs that expire; poll the operation again for fresh URLs.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RemixSongOutput {
         ///Duration of the generated audio, in seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -361,6 +372,7 @@ pub mod types {
     }
     ///Successful Response of `create_remix_song` and `get_remix_song`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RemixSongResponse {
         pub remix_song: RemixSong,
     }
@@ -379,6 +391,7 @@ pub mod types {
     ///rotation); the secret is `whsec_` followed by base64. The receiver must
     ///answer 2xx within 10 s; retried deliveries reuse the same `webhook-id`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RemixSongWebhook {
         pub data: RemixSongResponse,
         ///Event type. Known values: `remix_song.ready`, `remix_song.failed`. Other values may be added later.
@@ -392,6 +405,7 @@ pub mod types {
     }
     ///One request validation issue (422).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ValidationIssue {
         ///Location of the offending value, e.g. `["body", "n_variations"]`; items are strings (field names) or integers (list indexes).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -413,6 +427,7 @@ pub mod types {
     }
     ///`ValidationIssueLocItem`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum ValidationIssueLocItem {
         String(::std::string::String),

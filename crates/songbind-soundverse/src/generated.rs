@@ -10,6 +10,7 @@ use progenitor_client::{ClientHooks, OperationInfo, RequestBuilderExt, encode_pa
 pub mod types {
     ///One generated audio file (one version) of a synchronous response.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct AudioData {
         ///URL of the generated audio file.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -27,6 +28,7 @@ pub mod types {
     }
     ///Error body shared by every 4xx and 5xx response. All fields are optional: the documented bodies are either `{success, message[, error]}` or `{detail}`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ErrorBody {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<ErrorDetail>,
@@ -47,6 +49,7 @@ pub mod types {
     }
     ///Error detail: a message string, or (FastAPI-style validation error) a list of validation issues.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum ErrorDetail {
         String(::std::string::String),
@@ -59,6 +62,7 @@ pub mod types {
     }
     ///Request body of `POST /v6/extend/song` and `POST /v6/extend/song/sync`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ExtendSongRequest {
         ///URL of the audio file to extend.
         pub audio_url: ::std::string::String,
@@ -77,6 +81,7 @@ pub mod types {
     }
     ///Request body of `POST /v6/generate/song` and `POST /v6/generate/song/sync`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct GenerateSongRequest {
         ///URL of instrumental audio to incorporate (optional).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -103,6 +108,7 @@ pub mod types {
     }
     ///Status of a generation as returned by `GET /status/generations/{message_id}`. Shape not published: an open JSON object.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct GenerationStatus(pub ::serde_json::Map<::std::string::String, ::serde_json::Value>);
     impl ::std::ops::Deref for GenerationStatus {
@@ -127,6 +133,7 @@ pub mod types {
     }
     ///License information of a generated audio file (shown in the extend sample only).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Licenses {
         ///License of the audio file (e.g. "Royalty Free").
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -139,6 +146,7 @@ pub mod types {
     }
     ///Request body of `POST /v7/generate/remix`. At least one of `prompt` or `lyrics` is required (not expressed as a schema constraint).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct RemixSongRequest {
         ///New lyrics for the remixed track. Falls back to prompt if omitted. At least one of prompt or lyrics is required.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -159,6 +167,7 @@ pub mod types {
     }
     ///Style or genre prompt for the remix (e.g. "jazz remix with horns"). At most 1024 characters. At least one of prompt or lyrics is required.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct RemixSongRequestPrompt(::std::string::String);
     impl ::std::ops::Deref for RemixSongRequestPrompt {
@@ -209,6 +218,7 @@ pub mod types {
     }
     ///One server-sent event chunk (the JSON after `data: `) of the generate, extend and remix streams. Every field is optional; each stage sends a different subset.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct StreamChunk {
         ///URL of the album art associated with the generated content.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -270,6 +280,7 @@ pub mod types {
     }
     ///Synchronous response of `/v6/generate/song/sync` and `/v6/extend/song/sync`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SyncSongResponse {
         ///Assistant message about the result (shown in the extend sample).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -294,6 +305,7 @@ pub mod types {
     }
     ///One request-validation issue (FastAPI style).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ValidationIssue {
         ///Location of the offending value (e.g. ["body", "prompt"]); items are strings or array indices.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -315,6 +327,7 @@ pub mod types {
     }
     ///`ValidationIssueLocItem`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum ValidationIssueLocItem {
         String(::std::string::String),

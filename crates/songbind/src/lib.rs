@@ -173,3 +173,9 @@ pub use job::{Job, JobEvent, JobOutput, Output, Stage, WaitOptions};
 pub use retry::{Repeatable, RequestOptions, RetryPolicy};
 pub use secret::Secret;
 pub use songbind_transport::{BuildError, HttpOptions};
+
+/// The `schemars` this crate derives with, so that `schema_for!` and the
+/// [`schemars::JsonSchema`] bound match the generated types' version.
+#[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
+pub use schemars;

@@ -18,6 +18,15 @@ use songbind_musicgpt::types::{Conversion, LyricsTimestampLine, WebhookPayload};
 use super::WebhookError;
 use crate::error::{Error, ProviderName, Result, from_generated};
 
+/// The JSON Schema of a conversion delivery MusicGPT POSTs to a
+/// `webhook_url` (the spec's `WebhookPayload`; lyrics and cover deliveries
+/// are undocumented and have no schema).
+#[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
+pub fn payload_schema() -> schemars::Schema {
+    schemars::schema_for!(WebhookPayload)
+}
+
 /// A MusicGPT webhook delivery, sorted by kind.
 ///
 /// ```

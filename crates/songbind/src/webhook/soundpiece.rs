@@ -119,6 +119,15 @@ pub enum SoundPieceWebhookEvent {
     },
 }
 
+/// The JSON Schema of the body SoundPiece POSTs to a `callback_url` (the
+/// spec's `RemixSongWebhook`), e.g. to validate deliveries in another
+/// language or to document a receiver.
+#[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
+pub fn payload_schema() -> schemars::Schema {
+    schemars::schema_for!(RemixSongWebhook)
+}
+
 impl SoundPieceWebhookVerifier {
     /// A verifier for the secret SoundPiece gave you (`whsec_` + base64; the
     /// prefix is optional), with the [`DEFAULT_TOLERANCE`].

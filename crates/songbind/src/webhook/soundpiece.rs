@@ -122,6 +122,14 @@ pub enum SoundPieceWebhookEvent {
 /// The JSON Schema of the body SoundPiece POSTs to a `callback_url` (the
 /// spec's `RemixSongWebhook`), e.g. to validate deliveries in another
 /// language or to document a receiver.
+///
+/// ```
+/// let schema = songbind::webhook::soundpiece::payload_schema();
+/// let json = serde_json::to_value(&schema)?;
+/// assert_eq!(json["title"], "RemixSongWebhook");
+/// assert!(json["properties"]["data"].is_object());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[cfg(feature = "schemars")]
 #[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
 pub fn payload_schema() -> schemars::Schema {

@@ -63,6 +63,18 @@ macro_rules! example {
     (musicgpt_wait) => {
         "songbind musicgpt wait 5f1e2d3c-4b5a-4c6d-8e7f-0a1b2c3d4e5f --json"
     };
+    (webhooks_listen) => {
+        "songbind webhooks listen --provider soundpiece --port 8787 --forward-to http://127.0.0.1:3000/hooks/soundpiece"
+    };
+    (webhooks_listen_mock) => {
+        "songbind --mock webhooks listen --provider soundpiece --port 8787 --json"
+    };
+    (webhooks_mock_remix) => {
+        "songbind --mock soundpiece remix --source-url https://example.com/a.mp3 --lyrics \"[Verse]\" --prompt rock --callback-url http://127.0.0.1:8787/"
+    };
+    (webhooks_verify) => {
+        "songbind webhooks verify --provider soundpiece --headers-file delivery.headers --body-file delivery.json"
+    };
     (elevenlabs_plan) => {
         "songbind elevenlabs plan --prompt \"An upbeat synth-pop song\" --model-id music_v2 > plan.json && songbind elevenlabs compose --plan-file plan.json --detailed"
     };
@@ -94,6 +106,10 @@ macro_rules! all_examples {
             example!(elevenlabs_compose),
             "\n  ",
             example!(elevenlabs_plan),
+            "\n  ",
+            example!(webhooks_listen),
+            "\n  ",
+            example!(webhooks_verify),
         )
     };
 }
@@ -110,6 +126,9 @@ Environment:
   SOUNDVERSE_BASE_URL, SOUNDPIECE_BASE_URL, MUSICGPT_BASE_URL, ELEVENLABS_BASE_URL
       the provider's base URL (when --base-url is not given), e.g. a proxy;
       it may carry a path prefix
+  SOUNDPIECE_WEBHOOK_SECRET
+      the SoundPiece webhook signing secret (`whsec_...`) for `webhooks listen`
+      and `webhooks verify` when --secret is not given; never printed
   SONGBIND_MOCK_PACING
       how fast time passes under --mock: `instant`, `realtime` (a song takes
       about a minute, as with the real providers) or a factor such as 0.1;
@@ -283,6 +302,14 @@ pub enum ProviderCommand {
         /// What to do.
         #[command(subcommand)]
         operation: ElevenLabsOperation,
+    },
+    /// Receive provider webhooks on this machine, like `stripe listen`:
+    /// verify, de-duplicate, print and forward them; or check one saved
+    /// delivery.
+    Webhooks {
+        /// What to do.
+        #[command(subcommand)]
+        command: WebhooksCommand,
     },
 }
 
@@ -529,6 +556,138 @@ pub struct PlanArgs {
     /// chunks) [default: music_v1].
     #[arg(long, value_name = "MODEL", value_parser = model_id(&elevenlabs::limits::CREATE_COMPOSITION_PLAN_REQUEST_MODEL_ID))]
     pub model_id: Option<MusicModelId>,
+}
+
+/// The mock secret, the secret's sources and the exit statuses, shared by
+/// both `webhooks` commands' long help.
+macro_rules! webhook_secret_help {
+    () => {
+        "SoundPiece's signing secret comes from --secret, else SOUNDPIECE_WEBHOOK_SECRET, \
+         else (with --mock) the built-in emulator's own secret, the one it signs the \
+         callbacks of `songbind --mock soundpiece remix --callback-url ...` with; it is \
+         never printed. MusicGPT's deliveries are not signed: no secret is taken."
+    };
+}
+
+/// `webhooks`: receive or check provider webhooks.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Receive webhooks on 127.0.0.1:PORT until Ctrl-C: verify each
+    /// SoundPiece delivery (Standard Webhooks; 400 when it fails, with the
+    /// reason on stderr), parse each MusicGPT delivery (400 when it is not a
+    /// JSON object), answer a redelivery 200 without printing or forwarding
+    /// it again, print every accepted delivery on stdout and forward it to
+    /// --forward-to.
+    #[command(
+        after_help = concat!("Examples:\n  ", example!(webhooks_listen), "\n  ", example!(webhooks_listen_mock), "\n  ", example!(webhooks_mock_remix)),
+        after_long_help = concat!(
+            "Examples:\n  ", example!(webhooks_listen),
+            "\n  # offline, end to end: the listener, then in another shell a mock remix that calls it back\n  ",
+            example!(webhooks_listen_mock), "\n  ", example!(webhooks_mock_remix),
+            "\n\nSecret:\n  ", webhook_secret_help!(),
+            "\n\nWhat it accepts:\n  Any path, POST only (405 otherwise), bodies up to 2 MiB. SoundPiece: the \
+             webhook-id, webhook-timestamp and webhook-signature headers must verify with the secret, \
+             within 5 minutes of this machine's clock, and the body must be JSON with a `type` (a \
+             remix_song.* event holding its operation); else \
+             400 and `rejected ...: <reason>` on stderr. MusicGPT: the body must be a JSON object.\n\n\
+             Duplicates:\n  SoundPiece by webhook-id; MusicGPT (which sends no id) by conversion id and \
+             outcome for a conversion delivery, by task id for a lyrics or cover delivery, not at all \
+             for a body it does not recognise. A duplicate is answered 200 and reported on stderr, \
+             never printed nor forwarded again. The last 10 000 keys are remembered.\n\n\
+             Output:\n  stderr: `listening on http://127.0.0.1:PORT/` first, then one line per \
+             rejection, duplicate and forward. stdout: one line per accepted delivery: \
+             `<provider> <event> <id> <status> [task <id>] [<audio URL>...] [image <URL>] \
+             [error \"<message>\"] [webhook-id <id>]`; with --json one JSON object per line: \
+             {\"provider\", \"event\", \"webhook_id\", \"timestamp\", \"id\", \"task_id\", \"status\", \
+             \"audio_urls\", \"image_url\", \"error\", \"body\"} (every key always present, null when \
+             unknown; \"body\" is the delivery as received).\n\n\
+             Forwarding:\n  --forward-to gets each accepted delivery, in arrival order: the same body, \
+             content-type and webhook-* headers. `forwarded <id> to <URL>: <status>` (or why it \
+             failed) goes to stderr; a failing forward never stops the listener.\n\n\
+             Exit status:\n  0 after Ctrl-C (once the deliveries being answered and forwarded are \
+             done, at most 15 s); 2 for a bad flag, port in use or unusable secret."
+        )
+    )]
+    Listen(ListenArgs),
+    /// Check one saved delivery: exit 0 and print it (as `listen` would)
+    /// when it is valid; exit 1 with the reason on stderr when it is not.
+    #[command(
+        after_help = concat!("Example:\n  ", example!(webhooks_verify)),
+        after_long_help = concat!(
+            "Example:\n  ", example!(webhooks_verify),
+            "\n\nSecret:\n  ", webhook_secret_help!(),
+            "\n\nHeaders file:\n  One `name: value` per line, as `curl -D` or an HTTP log writes them: a \
+             status or request line (`HTTP/1.1 200 OK`, `POST /hooks HTTP/1.1`), blank lines and lines \
+             starting with `#` are skipped; a header given twice keeps both values. Only the webhook-* \
+             headers matter.\n\n\
+             Old deliveries:\n  SoundPiece deliveries older (or newer) than 5 minutes are refused, as \
+             `listen` refuses them. To check a saved one, say explicitly when to check it as of: \
+             --now <UNIX_SECONDS> (e.g. its own webhook-timestamp), or widen --tolerance.\n\n\
+             Exit status:\n  0 valid; 1 invalid (the reason on stderr); 2 a file cannot be read or a \
+             flag is wrong."
+        )
+    )]
+    Verify(VerifyArgs),
+}
+
+/// The providers whose webhooks `webhooks` understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WebhookProvider {
+    /// SoundPiece: signed (Standard Webhooks) `remix_song.*` callbacks.
+    #[value(name = "soundpiece")]
+    SoundPiece,
+    /// MusicGPT: unsigned conversion, lyrics and cover deliveries.
+    #[value(name = "musicgpt")]
+    MusicGpt,
+}
+
+/// `webhooks listen`.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Whose deliveries to expect.
+    #[arg(long, value_enum)]
+    pub provider: WebhookProvider,
+    /// The port to listen on, on 127.0.0.1 only; 0 picks a free one (the
+    /// first line on stderr names it).
+    #[arg(long, value_name = "PORT")]
+    pub port: u16,
+    /// SoundPiece's signing secret (`whsec_...`) [env: SOUNDPIECE_WEBHOOK_SECRET;
+    /// with --mock, the built-in emulator's]. Prefer the variable: a flag
+    /// shows in the process list.
+    #[arg(long, value_name = "SECRET", value_parser = parse_secret)]
+    pub secret: Option<Secret>,
+    /// Also POST each accepted delivery (same body, content-type and
+    /// webhook-* headers) to this http(s) URL.
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+}
+
+/// `webhooks verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Whose delivery it is.
+    #[arg(long, value_enum)]
+    pub provider: WebhookProvider,
+    /// SoundPiece's signing secret (`whsec_...`) [env: SOUNDPIECE_WEBHOOK_SECRET;
+    /// with --mock, the built-in emulator's].
+    #[arg(long, value_name = "SECRET", value_parser = parse_secret)]
+    pub secret: Option<Secret>,
+    /// The delivery's headers, one `name: value` per line (`curl -D`
+    /// format); required for SoundPiece.
+    #[arg(long, value_name = "FILE")]
+    pub headers_file: Option<PathBuf>,
+    /// The delivery's body, byte for byte.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: PathBuf,
+    /// Check the timestamp as if the clock read this (unix seconds), e.g.
+    /// the delivery's own webhook-timestamp, to check a saved delivery
+    /// older than the tolerance [default: the system clock].
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+    pub now: Option<i64>,
+    /// How far the delivery's timestamp may be from the clock, either way,
+    /// in seconds [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub tolerance: Option<u64>,
 }
 
 /// `text`, then the spec's limit in words, for a flag's help.

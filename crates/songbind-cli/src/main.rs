@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Flags are declared in [`args`]; a run is [`run::run`] (ElevenLabs, whose
-//! answer is the audio itself, [`elevenlabs::run`]); [`failure`] says
+//! answer is the audio itself, [`elevenlabs::run`]; `webhooks listen` and
+//! `verify`, [`webhooks::run`]); [`failure`] says
 //! how failures are reported (one line on stderr; exit 2 when refused
 //! before anything was sent, 1 after, 130 on Ctrl-C).
 
@@ -15,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod args;
+mod delivery;
 mod downloads;
 mod elevenlabs;
 mod endpoint;
@@ -22,6 +24,7 @@ mod failure;
 mod output;
 mod progress;
 mod run;
+mod webhooks;
 
 use std::process::ExitCode;
 

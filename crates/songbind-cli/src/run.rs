@@ -14,6 +14,7 @@
 //! [`bounded`] wait and the same refusals.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -50,6 +51,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Existing(lookup, provider, id) => {
             return existing(lookup, provider, id, &global, &mut interrupt).await;
         }
+        Command::Webhooks(command) => {
+            return crate::webhooks::run(command, &global, &mut interrupt).await;
+        }
         Command::Create(request) => request,
     };
     request.validate().map_err(runtime_failure)?;
@@ -84,6 +88,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Err(ending) => {
             progress.failed();
+            if matches!(ending, Ending::Failed(_)) {
+                // A failed job is called back too (`remix_song.failed`).
+                flush_mock_deliveries(&endpoint).await;
+            }
             let sent = Sent {
                 provider,
                 title,
@@ -103,6 +111,8 @@ enum Command {
     Create(Request),
     /// `status` or `wait` for a job that exists, by its id.
     Existing(Lookup, ProviderName, String),
+    /// `webhooks listen` or `webhooks verify`.
+    Webhooks(crate::args::WebhooksCommand),
 }
 
 impl Command {
@@ -112,6 +122,7 @@ impl Command {
         use ProviderName::{MusicGpt as Mg, SoundPiece as Sp, Soundverse as Sv};
         Ok(match command {
             ProviderCommand::ElevenLabs { operation } => Command::ElevenLabs(operation),
+            ProviderCommand::Webhooks { command } => Command::Webhooks(command),
             ProviderCommand::Soundverse { operation } => match operation {
                 SoundverseOperation::Status(args) => Command::Existing(Lookup::Status, Sv, args.id),
                 SoundverseOperation::Wait(args) => Command::Existing(Lookup::Wait, Sv, args.id),
@@ -211,9 +222,38 @@ async fn conclude(
     report
         .print(global.json)
         .map_err(|e| Failure::Runtime(format!("cannot write the result to stdout: {e}")))?;
-    // Under --mock the emulator served the downloads: it stops only now.
+    // Under --mock the emulator served the downloads, and may still be
+    // calling --callback-url / --webhook-url: it stops only now.
+    flush_mock_deliveries(&endpoint).await;
     drop(endpoint);
     downloaded
+}
+
+/// How long a `--mock` run waits, before it exits, for the emulator's
+/// webhook deliveries still in flight.
+const MOCK_DELIVERY_GRACE: Duration = Duration::from_secs(5);
+
+/// Under `--mock`, lets the in-process emulator finish the webhook
+/// deliveries it started (to `--callback-url` or `--webhook-url`, retries
+/// included) before the command exits and the emulator with it: at most
+/// [`MOCK_DELIVERY_GRACE`]; what is left then is dropped, and stderr says so.
+async fn flush_mock_deliveries(endpoint: &Endpoint) {
+    let Some(emulator) = &endpoint.emulator else {
+        return;
+    };
+    if emulator
+        .flush_deliveries(MOCK_DELIVERY_GRACE)
+        .await
+        .is_err()
+    {
+        let pending = emulator.deliveries_pending();
+        let _ = writeln!(
+            std::io::stderr(),
+            "--mock: {pending} webhook deliver{} still not answered after {} s: dropped",
+            if pending == 1 { "y" } else { "ies" },
+            MOCK_DELIVERY_GRACE.as_secs()
+        );
+    }
 }
 
 /// What to do with a job that already exists.
@@ -639,7 +679,7 @@ pub(crate) struct Interrupt {
 
 impl Interrupt {
     /// Installs the handler (on Unix at once; elsewhere on first wait).
-    fn listen() -> Self {
+    pub(crate) fn listen() -> Self {
         Self {
             #[cfg(unix)]
             signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
@@ -647,7 +687,7 @@ impl Interrupt {
     }
 
     /// Resolves on Ctrl-C; never, if the handler could not be installed.
-    async fn received(&mut self) {
+    pub(crate) async fn received(&mut self) {
         #[cfg(unix)]
         let heard = match &mut self.signal {
             Some(signal) => signal.recv().await.is_some(),

@@ -198,6 +198,7 @@ impl EmulatorBuilder {
             soundpiece: soundpiece::SoundPieceState::default(),
             musicgpt: musicgpt::MusicGptState::default(),
             elevenlabs: elevenlabs::ElevenLabsState::new(self.elevenlabs_concurrency),
+            pending_deliveries: Arc::default(),
         });
         for rule in self.faults {
             state.lock(&state.faults).push(rule);
@@ -371,6 +372,22 @@ impl Emulator {
         .await
     }
 
+    /// How many webhook deliveries are still being attempted (started, not
+    /// yet answered 2xx nor given up after their last attempt).
+    pub fn deliveries_pending(&self) -> usize {
+        self.state.pending_deliveries.count()
+    }
+
+    /// Waits until every webhook delivery started so far has ended (answered
+    /// 2xx, or given up after its last attempt; retries wait as [`Pacing`]
+    /// says), at most `timeout`. A process about to exit calls it so that a
+    /// delivery in flight is not cut off.
+    pub async fn flush_deliveries(&self, timeout: Duration) -> Result<(), WaitTimeout> {
+        tokio::time::timeout(timeout, self.state.pending_deliveries.flushed())
+            .await
+            .map_err(|_| WaitTimeout(timeout))
+    }
+
     /// Re-checks `ready` whenever the emulator records something, until it
     /// returns `Some` or `timeout` passes.
     async fn wait_until<T>(
@@ -424,6 +441,8 @@ pub(crate) struct State {
     pub(crate) soundpiece: soundpiece::SoundPieceState,
     pub(crate) musicgpt: musicgpt::MusicGptState,
     pub(crate) elevenlabs: elevenlabs::ElevenLabsState,
+    /// Webhook deliveries still being attempted ([`Emulator::flush_deliveries`]).
+    pub(crate) pending_deliveries: Arc<webhook::Pending>,
 }
 
 impl std::fmt::Debug for State {

@@ -1,0 +1,638 @@
+//! `songbind webhooks listen` and `songbind webhooks verify`.
+//!
+//! `listen` is a small HTTP server on `127.0.0.1` (never another address):
+//! each POST is checked by [`Receiver`] (SoundPiece's Standard Webhooks
+//! signature; MusicGPT's shape), de-duplicated with
+//! [`SeenWebhookIds`], printed on stdout as one line, and queued for
+//! `--forward-to`, which one background task sends in arrival order. A
+//! refused delivery is answered 400 and its reason goes to stderr; a
+//! duplicate is answered 200 (so that the provider stops retrying) and
+//! only noted on stderr. Ctrl-C stops it: the server stops taking
+//! connections, finishes the requests being answered and the forwards
+//! queued (at most [`SHUTDOWN_GRACE`] and [`FORWARD_TIMEOUT`]), and the
+//! command exits 0.
+//!
+//! `verify` judges one saved delivery the same way.
+//!
+//! The signing secret is a [`Secret`] from the moment it is parsed; nothing
+//! here prints it, and [`WebhookError`] never quotes it.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use songbind::Secret;
+use songbind::webhook::{SeenWebhookIds, WebhookError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::args::{GlobalArgs, ListenArgs, VerifyArgs, WebhookProvider, WebhooksCommand};
+use crate::delivery::{DeliveryLine, Receiver};
+use crate::failure::{Failure, describe, one_line};
+use crate::output::printable;
+use crate::run::Interrupt;
+
+/// The variable `--secret` falls back to.
+pub const SECRET_VAR: &str = "SOUNDPIECE_WEBHOOK_SECRET";
+
+/// The largest body the listener reads (larger ones are answered 413).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// How long Ctrl-C waits for the deliveries being answered.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long one forward may take (and how long Ctrl-C waits for the
+/// forwards still queued, at most).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many accepted deliveries may wait to be forwarded; past it a
+/// delivery is printed but not forwarded (and stderr says so).
+const FORWARD_QUEUE: usize = 1024;
+
+/// Runs `webhooks listen` or `webhooks verify`.
+pub async fn run(
+    command: WebhooksCommand,
+    global: &GlobalArgs,
+    interrupt: &mut Interrupt,
+) -> Result<(), Failure> {
+    let env = |var: &str| std::env::var_os(var);
+    match command {
+        WebhooksCommand::Listen(args) => listen(args, global, interrupt, env).await,
+        WebhooksCommand::Verify(args) => verify(args, global, env).await,
+    }
+}
+
+/// Where the signing secret came from, to name it in a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SecretOrigin {
+    /// `--secret`.
+    Flag,
+    /// [`SECRET_VAR`].
+    Env,
+    /// The built-in emulator's secret, under `--mock`.
+    Mock,
+    /// MusicGPT: no secret.
+    None,
+}
+
+impl SecretOrigin {
+    /// How a refusal names it.
+    fn name(self) -> &'static str {
+        match self {
+            SecretOrigin::Flag => "--secret",
+            SecretOrigin::Env => SECRET_VAR,
+            SecretOrigin::Mock => "--mock's webhook secret",
+            SecretOrigin::None => "the provider",
+        }
+    }
+}
+
+/// The receiver for `provider`: SoundPiece's secret from `--secret`, then
+/// [`SECRET_VAR`], then (under `--mock`) the emulator's; MusicGPT refuses a
+/// secret, since its deliveries are not signed.
+fn receiver(
+    provider: WebhookProvider,
+    given: Option<Secret>,
+    mock: bool,
+    tolerance: Option<Duration>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<(Receiver, SecretOrigin), Failure> {
+    let (secret, origin) = match (provider, given) {
+        (WebhookProvider::MusicGpt, Some(_)) => {
+            return Err(Failure::invalid(
+                "--secret",
+                "MusicGPT deliveries are not signed, so there is nothing to verify with it",
+            ));
+        }
+        (WebhookProvider::MusicGpt, None) => (None, SecretOrigin::None),
+        (WebhookProvider::SoundPiece, Some(secret)) => (Some(secret), SecretOrigin::Flag),
+        (WebhookProvider::SoundPiece, None) => match env(SECRET_VAR) {
+            Some(value) => {
+                let value = value
+                    .into_string()
+                    .map_err(|_| Failure::invalid(SECRET_VAR, "is not valid Unicode"))?;
+                if value.trim().is_empty() {
+                    return Err(Failure::invalid(SECRET_VAR, "is set but empty"));
+                }
+                (Some(Secret::from(value)), SecretOrigin::Env)
+            }
+            None if mock => (
+                Some(Secret::from(songbind_emulator::DEFAULT_WEBHOOK_SECRET)),
+                SecretOrigin::Mock,
+            ),
+            None => {
+                return Err(Failure::Usage(format!(
+                    "no SoundPiece webhook secret: pass --secret or set {SECRET_VAR} \
+                     (or add --mock to use the built-in emulator's)"
+                )));
+            }
+        },
+    };
+    let receiver = Receiver::new(provider, secret, tolerance)
+        .map_err(|error| Failure::invalid(origin.name(), error))?;
+    Ok((receiver, origin))
+}
+
+// ---------------------------------------------------------------- listen
+
+/// `webhooks listen`: serves until Ctrl-C, then exits 0.
+async fn listen(
+    args: ListenArgs,
+    global: &GlobalArgs,
+    interrupt: &mut Interrupt,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<(), Failure> {
+    let (receiver, origin) = receiver(args.provider, args.secret, global.mock, None, env)?;
+    let forward = args
+        .forward_to
+        .as_deref()
+        .map(Forwarding::new)
+        .transpose()?;
+    let socket = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))
+        .await
+        .map_err(|e| {
+            Failure::invalid(
+                "--port",
+                format!("cannot listen on 127.0.0.1:{}: {e}", args.port),
+            )
+        })?;
+    let addr = socket
+        .local_addr()
+        .map_err(|e| Failure::Runtime(format!("cannot read the listening address: {e}")))?;
+    // First thing on stderr: scripts and tests read the port from it.
+    note(&format!("listening on http://{addr}/"));
+    if origin == SecretOrigin::Mock {
+        note("--mock: verifying with the built-in emulator's webhook secret");
+    }
+
+    let (queue, forwarder) = match forward {
+        Some(forwarding) => {
+            note(&format!(
+                "forwarding accepted deliveries to {}",
+                forwarding.shown
+            ));
+            let (queue, queued) = mpsc::channel(FORWARD_QUEUE);
+            (Some(queue), Some(tokio::spawn(forwarding.run(queued))))
+        }
+        None => (None, None),
+    };
+    note("Ctrl-C stops");
+    let listener = Arc::new(Listener {
+        receiver,
+        json: global.json,
+        seen: Mutex::new(SeenWebhookIds::default()),
+        queue: Mutex::new(queue),
+        counts: Mutex::new(Counts::default()),
+    });
+    let app = Router::new()
+        .fallback(receive)
+        .with_state(Arc::clone(&listener))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let mut server = tokio::spawn(
+        axum::serve(socket, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    tokio::select! {
+        () = interrupt.received() => {}
+        ended = &mut server => {
+            let why = match ended {
+                Ok(Ok(())) => "it ended".to_owned(),
+                Ok(Err(error)) => error.to_string(),
+                Err(error) => error.to_string(),
+            };
+            return Err(Failure::Runtime(format!("the listener stopped: {why}")));
+        }
+    }
+    // Stop taking connections; let the requests being answered finish.
+    let _ = stop.send(());
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+        .await
+        .is_err()
+    {
+        server.abort();
+    }
+    // Close the queue: the forwarder sends what is queued, then ends.
+    drop(lock(&listener.queue).take());
+    if let Some(forwarder) = forwarder {
+        let _ = tokio::time::timeout(FORWARD_TIMEOUT, forwarder).await;
+    }
+    let counts = *lock(&listener.counts);
+    note(&format!(
+        "stopped: {} accepted, {} duplicate{}, {} rejected",
+        counts.accepted,
+        counts.duplicates,
+        if counts.duplicates == 1 { "" } else { "s" },
+        counts.rejected
+    ));
+    Ok(())
+}
+
+/// What every request handler shares.
+struct Listener {
+    /// Checks each delivery.
+    receiver: Receiver,
+    /// `--json`.
+    json: bool,
+    /// The keys of the deliveries accepted so far (the last 10 000).
+    seen: Mutex<SeenWebhookIds>,
+    /// The forwarder's queue, with `--forward-to`; taken (closed) on Ctrl-C.
+    queue: Mutex<Option<mpsc::Sender<Forward>>>,
+    /// For the last line.
+    counts: Mutex<Counts>,
+}
+
+/// How many deliveries were accepted, answered as duplicates and refused.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    accepted: usize,
+    duplicates: usize,
+    rejected: usize,
+}
+
+/// Locks a mutex, recovering it if a handler panicked holding it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One line on stderr; a stderr that cannot be written is ignored (never a
+/// panic, as `eprintln!` would).
+fn note(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Every request: POST only, then [`Listener::handle`].
+async fn receive(
+    State(listener): State<Arc<Listener>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let path = printable(uri.path()).into_owned();
+    if method != Method::POST {
+        note(&format!(
+            "ignored {} {path}: only POST is accepted (405)",
+            printable(method.as_str())
+        ));
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(ALLOW, "POST")],
+            "only POST is accepted\n",
+        )
+            .into_response();
+    }
+    match body {
+        Ok(body) => listener.handle(&path, &headers, body),
+        Err(rejection) => {
+            lock(&listener.counts).rejected += 1;
+            let reason = one_line(&rejection.body_text());
+            note(&format!("rejected a delivery to {path}: {reason}"));
+            (rejection.status(), format!("{reason}\n")).into_response()
+        }
+    }
+}
+
+impl Listener {
+    /// Checks, de-duplicates, prints and queues one delivery.
+    fn handle(&self, path: &str, headers: &HeaderMap, body: Bytes) -> Response {
+        let accepted = match self.receiver.check(headers, &body, SystemTime::now()) {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                lock(&self.counts).rejected += 1;
+                let reason = reason(&error);
+                note(&format!("rejected a delivery to {path}: {reason}"));
+                return (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response();
+            }
+        };
+        let label = accepted.line.label();
+        if let Some(key) = &accepted.key
+            && !lock(&self.seen).first_time(key)
+        {
+            lock(&self.counts).duplicates += 1;
+            note(&format!(
+                "duplicate {label} (already accepted): answered 200, not printed or forwarded again"
+            ));
+            return StatusCode::OK.into_response();
+        }
+        if let Err(error) = print_line(&accepted.line, self.json) {
+            // Not shown, so not accepted: let the provider send it again.
+            if let Some(key) = &accepted.key {
+                lock(&self.seen).forget(key);
+            }
+            note(&format!(
+                "cannot print {label} on stdout ({error}): answered 500"
+            ));
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        lock(&self.counts).accepted += 1;
+        if let Some(queue) = lock(&self.queue).as_ref() {
+            let forward = Forward {
+                label: label.clone(),
+                headers: forwarded_headers(headers),
+                body,
+            };
+            if queue.try_send(forward).is_err() {
+                note(&format!(
+                    "not forwarding {label}: {FORWARD_QUEUE} deliveries are already waiting"
+                ));
+            }
+        }
+        StatusCode::OK.into_response()
+    }
+}
+
+/// A refusal's reason, on one line, with provider text escaped.
+fn reason(error: &WebhookError) -> String {
+    one_line(&error.to_string())
+}
+
+/// One accepted delivery on stdout, flushed at once.
+fn print_line(line: &DeliveryLine, json: bool) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", line.render(json))?;
+    stdout.flush()
+}
+
+/// The headers a forward carries: the content type and every `webhook-*`
+/// header, as received (several values of one name included).
+fn forwarded_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    let mut kept: Vec<(HeaderName, HeaderValue)> = headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("webhook-"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+    kept.push((CONTENT_TYPE, content_type));
+    kept
+}
+
+/// One accepted delivery waiting to be forwarded.
+struct Forward {
+    /// How stderr names it.
+    label: String,
+    /// [`forwarded_headers`].
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body, byte for byte.
+    body: Bytes,
+}
+
+/// `--forward-to`: where, and the client that sends.
+struct Forwarding {
+    /// The URL, as given.
+    url: reqwest::Url,
+    /// The URL as stderr shows it: without a user name or password.
+    shown: String,
+    /// The HTTP client (loopback targets bypass any proxy).
+    client: reqwest::Client,
+}
+
+impl Forwarding {
+    /// Checks `--forward-to` (an absolute http(s) URL) and builds the
+    /// client.
+    fn new(url: &str) -> Result<Self, Failure> {
+        let refuse = |reason: &str| Failure::invalid("--forward-to", reason);
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| refuse(&format!("is not an absolute URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(refuse("must be an http or https URL"));
+        }
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        let host = url.host_str().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let mut builder = reqwest::Client::builder().timeout(FORWARD_TIMEOUT);
+        if loopback {
+            builder = builder.no_proxy();
+        }
+        let client = builder
+            .build()
+            .map_err(|e| Failure::Runtime(format!("cannot build the forwarding client: {e}")))?;
+        Ok(Self {
+            url,
+            shown: shown.to_string(),
+            client,
+        })
+    }
+
+    /// Sends every queued delivery, one at a time, in order, until the
+    /// queue is closed and empty; each outcome goes to stderr.
+    async fn run(self, mut queued: mpsc::Receiver<Forward>) {
+        while let Some(forward) = queued.recv().await {
+            let mut request = self.client.post(self.url.clone()).body(forward.body);
+            for (name, value) in forward.headers {
+                request = request.header(name, value);
+            }
+            match request.send().await {
+                Ok(answer) => note(&format!(
+                    "forwarded {} to {}: {}",
+                    forward.label,
+                    self.shown,
+                    answer.status()
+                )),
+                Err(error) => note(&format!(
+                    "could not forward {} to {}: {}",
+                    forward.label,
+                    self.shown,
+                    one_line(&describe(&error.without_url()))
+                )),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- verify
+
+/// `webhooks verify`: exit 0 and print the delivery when it is valid,
+/// exit 1 with the reason otherwise.
+async fn verify(
+    args: VerifyArgs,
+    global: &GlobalArgs,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<(), Failure> {
+    let tolerance = args.tolerance.map(Duration::from_secs);
+    let (receiver, _) = receiver(args.provider, args.secret, global.mock, tolerance, env)?;
+    let headers = match (&args.headers_file, args.provider) {
+        (Some(path), _) => {
+            let text = read("--headers-file", path).await?;
+            parse_headers(&String::from_utf8_lossy(&text))
+                .map_err(|reason| Failure::invalid("--headers-file", reason))?
+        }
+        (None, WebhookProvider::SoundPiece) => {
+            return Err(Failure::Usage(
+                "--headers-file is required for soundpiece: the signature is in the headers"
+                    .to_owned(),
+            ));
+        }
+        (None, WebhookProvider::MusicGpt) => HeaderMap::new(),
+    };
+    let body = read("--body-file", &args.body_file).await?;
+    let now = match args.now {
+        None => SystemTime::now(),
+        Some(secs) => clock_at(secs).ok_or_else(|| Failure::invalid("--now", "is out of range"))?,
+    };
+    let accepted = receiver
+        .check(&headers, &body, now)
+        .map_err(|error| Failure::Runtime(format!("invalid delivery: {}", reason(&error))))?;
+    print_line(&accepted.line, global.json)
+        .map_err(|e| Failure::Runtime(format!("cannot write the result to stdout: {e}")))
+}
+
+/// Reads a file a flag names; a failure names the flag (exit 2).
+async fn read(flag: &str, path: &Path) -> Result<Vec<u8>, Failure> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| Failure::invalid(flag, format!("{}: {e}", path.display())))
+}
+
+/// The clock reading `secs` unix seconds.
+fn clock_at(secs: i64) -> Option<SystemTime> {
+    let distance = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(distance)
+    } else {
+        UNIX_EPOCH.checked_sub(distance)
+    }
+}
+
+/// Reads a headers file: `name: value` lines as `curl -D` writes them.
+/// Skipped: blank lines, `#` comments, and status or request lines
+/// (`HTTP/1.1 200 OK`, `POST /hooks HTTP/1.1`). A name given twice keeps
+/// both values. Anything else is an error naming the line.
+pub fn parse_headers(text: &str) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let line = line.trim_end_matches('\r');
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || is_start_line(trimmed) {
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(format!("line {number} is not `name: value`"));
+        };
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("line {number}: not a header name"))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| format!("line {number}: the value of {name} is not visible ASCII"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// Whether `line` is an HTTP status line (`HTTP/1.1 200 OK`) or request
+/// line (`POST /hooks HTTP/1.1`: a method in capitals, a target, a version).
+fn is_start_line(line: &str) -> bool {
+    if line.starts_with("HTTP/") {
+        return true;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    matches!(
+        words.as_slice(),
+        [method, _, version]
+            if version.starts_with("HTTP/")
+                && method.chars().all(|c| c.is_ascii_uppercase())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(var, _)| *var == name)
+                .map(|(_, value)| OsString::from(value))
+        }
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_flag_then_the_variable_then_mock() {
+        let sp = WebhookProvider::SoundPiece;
+        let flag = Some(Secret::from("whsec_ZmxhZw=="));
+        let vars = [(SECRET_VAR, "whsec_ZW52")];
+        let (_, origin) = receiver(sp, flag, false, None, env(&vars)).unwrap();
+        assert_eq!(origin, SecretOrigin::Flag);
+        let (_, origin) = receiver(sp, None, true, None, env(&vars)).unwrap();
+        assert_eq!(origin, SecretOrigin::Env);
+        let (_, origin) = receiver(sp, None, true, None, env(&[])).unwrap();
+        assert_eq!(origin, SecretOrigin::Mock);
+        let missing = receiver(sp, None, false, None, env(&[])).unwrap_err();
+        assert!(missing.to_string().contains(SECRET_VAR), "{missing}");
+        let empty = receiver(sp, None, false, None, env(&[(SECRET_VAR, " ")])).unwrap_err();
+        assert!(empty.to_string().contains("empty"), "{empty}");
+        let bad = "whsec_not*base64!";
+        let refused = receiver(sp, Some(Secret::from(bad)), false, None, env(&[])).unwrap_err();
+        assert!(matches!(refused, Failure::Usage(_)));
+        assert!(!refused.to_string().contains(bad), "{refused}");
+        let musicgpt = receiver(
+            WebhookProvider::MusicGpt,
+            Some(Secret::from("x")),
+            false,
+            None,
+            env(&[]),
+        );
+        assert!(musicgpt.is_err());
+    }
+
+    #[test]
+    fn headers_files_read_curl_dumps() {
+        let text = "POST /hooks HTTP/1.1\r\nHost: 127.0.0.1:8787\r\nwebhook-id: msg_1\r\n\
+                    # a comment\r\nwebhook-signature: v1,a\r\nwebhook-signature: v1,b\r\n\r\n";
+        let headers = parse_headers(text).unwrap();
+        assert_eq!(headers.get("webhook-id").unwrap(), "msg_1");
+        assert_eq!(headers.get_all("webhook-signature").iter().count(), 2);
+        assert_eq!(headers.get("host").unwrap(), "127.0.0.1:8787");
+        let dump = parse_headers("HTTP/1.1 200 OK\ncontent-type: text/plain\n").unwrap();
+        assert_eq!(dump.len(), 1);
+        let error = parse_headers("webhook-id: a\njust words\n").unwrap_err();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(parse_headers("bad name: x").is_err());
+    }
+
+    #[test]
+    fn forward_targets_must_be_http_and_hide_their_password() {
+        assert!(Forwarding::new("ftp://x/").is_err());
+        assert!(Forwarding::new("/relative").is_err());
+        let forwarding = Forwarding::new("http://user:pa55@127.0.0.1:9/x").unwrap();
+        assert!(!forwarding.shown.contains("pa55"), "{}", forwarding.shown);
+    }
+
+    #[test]
+    fn forwards_keep_the_webhook_headers_and_the_content_type() {
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", HeaderValue::from_static("msg_1"));
+        headers.insert("authorization", HeaderValue::from_static("Bearer x"));
+        let kept = forwarded_headers(&headers);
+        let names: Vec<&str> = kept.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["webhook-id", "content-type"]);
+    }
+
+    #[test]
+    fn the_clock_can_be_set_either_side_of_the_epoch() {
+        assert_eq!(clock_at(0), Some(UNIX_EPOCH));
+        assert!(clock_at(1_700_000_000).is_some());
+        assert!(clock_at(-5).is_some() || cfg!(windows));
+    }
+}

@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 mod elevenlabs;
+mod event_log;
 mod faults;
 mod files;
 mod musicgpt;
@@ -67,6 +68,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use elevenlabs::DEFAULT_ELEVENLABS_CONCURRENCY;
+pub use event_log::EventRecord;
 pub use faults::{FAULT_HEADER, Fault, FaultRule, PageBody, ParseFaultError};
 pub use files::sample_wav;
 pub use pacing::Pacing;
@@ -91,6 +93,7 @@ pub struct EmulatorBuilder {
     record_limits: record::RecordLimits,
     header_read_timeout: Duration,
     elevenlabs_concurrency: usize,
+    event_log: bool,
 }
 
 impl Default for EmulatorBuilder {
@@ -103,6 +106,7 @@ impl Default for EmulatorBuilder {
             record_limits: record::RecordLimits::default(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             elevenlabs_concurrency: DEFAULT_ELEVENLABS_CONCURRENCY,
+            event_log: false,
         }
     }
 }
@@ -176,6 +180,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Records when each job event is written (off by default; see
+    /// [`Emulator::take_event_log`]): every Soundverse SSE event, every
+    /// SoundPiece and MusicGPT status change, with its wall-clock time.
+    /// Off, it costs one branch per event.
+    pub fn event_log(mut self, on: bool) -> Self {
+        self.event_log = on;
+        self
+    }
+
     /// Binds the port and starts serving in the background.
     pub async fn start(self) -> io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(self.bind).await?;
@@ -199,6 +212,7 @@ impl EmulatorBuilder {
             musicgpt: musicgpt::MusicGptState::default(),
             elevenlabs: elevenlabs::ElevenLabsState::new(self.elevenlabs_concurrency),
             pending_deliveries: Arc::default(),
+            event_log: event_log::EventLog::new(self.event_log),
         });
         for rule in self.faults {
             state.lock(&state.faults).push(rule);
@@ -237,6 +251,12 @@ impl Emulator {
     /// A builder with real-time pacing on a free loopback port.
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder::default()
+    }
+
+    /// Takes the event records made so far (empty unless
+    /// [`EmulatorBuilder::event_log`] turned the log on), oldest first.
+    pub fn take_event_log(&self) -> Vec<EventRecord> {
+        self.state.event_log.take()
     }
 
     /// Starts an emulator for tests: a free loopback port, instant pacing.
@@ -443,6 +463,7 @@ pub(crate) struct State {
     pub(crate) elevenlabs: elevenlabs::ElevenLabsState,
     /// Webhook deliveries still being attempted ([`Emulator::flush_deliveries`]).
     pub(crate) pending_deliveries: Arc<webhook::Pending>,
+    pub(crate) event_log: event_log::EventLog,
 }
 
 impl std::fmt::Debug for State {

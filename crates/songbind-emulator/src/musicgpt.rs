@@ -321,6 +321,7 @@ async fn drive(state: Arc<State>, task_id: String) {
     }) else {
         return;
     };
+    state.event_log.record(&task_id, 0, "PROCESSING", None);
     state.pacing.sleep(LYRICS_AT - QUEUE_TIME).await;
     if !task.fail {
         send(&state, &task.webhook_url, payloads::lyrics(&task));
@@ -342,6 +343,11 @@ async fn drive(state: Arc<State>, task_id: String) {
         }) else {
             return;
         };
+        if state.event_log.enabled() {
+            let status = task.conversions[which].status.as_str();
+            let seq = u32::try_from(which).unwrap_or(u32::MAX) + 1;
+            state.event_log.record(&task_id, seq, status, None);
+        }
         send(
             &state,
             &task.webhook_url,

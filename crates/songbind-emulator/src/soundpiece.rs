@@ -388,6 +388,15 @@ async fn run_operation(
             );
         }
     });
+    if state.event_log.enabled() {
+        let song = operation.borrow();
+        let status = if song.status == Status::Failed {
+            "failed"
+        } else {
+            "ready"
+        };
+        state.event_log.record(&song.id, 0, status, None);
+    }
     let Some(url) = callback_url else {
         return;
     };

@@ -392,8 +392,15 @@ fn stream(
     let on_event: OnEvent = {
         let state = Arc::clone(&state);
         let message_id = message_id.clone();
+        let seq = std::sync::atomic::AtomicU32::new(0);
         Arc::new(move |event: &Value| {
             let _alive = &stream_alive;
+            if state.event_log.enabled() {
+                let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let status = event.get("status").and_then(Value::as_str).unwrap_or("");
+                let progress = event.get("progress").and_then(Value::as_i64);
+                state.event_log.record(&message_id, n, status, progress);
+            }
             state.soundverse.apply(&message_id, event);
         })
     };

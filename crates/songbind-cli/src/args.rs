@@ -72,6 +72,12 @@ macro_rules! example {
     (webhooks_mock_remix) => {
         "songbind --mock soundpiece remix --source-url https://example.com/a.mp3 --lyrics \"[Verse]\" --prompt rock --callback-url http://127.0.0.1:8787/"
     };
+    (soundpiece_webhook_schema) => {
+        "songbind soundpiece webhook-schema > soundpiece-webhook.schema.json"
+    };
+    (musicgpt_webhook_schema) => {
+        "songbind musicgpt webhook-schema | jq .properties"
+    };
     (webhooks_verify) => {
         "songbind webhooks verify --provider soundpiece --headers-file delivery.headers --body-file delivery.json"
     };
@@ -110,6 +116,8 @@ macro_rules! all_examples {
             example!(webhooks_listen),
             "\n  ",
             example!(webhooks_verify),
+            "\n  ",
+            example!(soundpiece_webhook_schema),
         )
     };
 }
@@ -410,6 +418,11 @@ pub enum SoundPieceOperation {
     /// same progress, output and downloads as `remix`.
     #[command(after_help = concat!("Example:\n  ", example!(soundpiece_wait)))]
     Wait(OperationIdArgs),
+    /// Print the JSON Schema (draft 2020-12) of the body SoundPiece POSTs
+    /// to a --callback-url (the spec's `RemixSongWebhook`: `type` and
+    /// `data.remix_song`), e.g. to validate deliveries elsewhere. Offline.
+    #[command(name = "webhook-schema", after_help = concat!("Example:\n  ", example!(soundpiece_webhook_schema)))]
+    WebhookSchema,
 }
 
 /// `soundpiece status` and `soundpiece wait`.
@@ -461,6 +474,11 @@ pub enum MusicGptOperation {
     /// first conversion by its task id, so this follows that one.
     #[command(after_help = concat!("Example:\n  ", example!(musicgpt_wait)))]
     Wait(TaskIdArgs),
+    /// Print the JSON Schema (draft 2020-12) of a conversion delivery
+    /// MusicGPT POSTs to a --webhook-url (the spec's `WebhookPayload`; its
+    /// lyrics and cover deliveries are undocumented and have none). Offline.
+    #[command(name = "webhook-schema", after_help = concat!("Example:\n  ", example!(musicgpt_webhook_schema)))]
+    WebhookSchema,
 }
 
 /// `musicgpt status` and `musicgpt wait`.

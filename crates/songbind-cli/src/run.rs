@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Webhooks(command) => {
             return crate::webhooks::run(command, &global, &mut interrupt).await;
         }
+        Command::WebhookSchema(provider) => return crate::webhooks::print_schema(provider),
         Command::Create(request) => request,
     };
     request.validate().map_err(runtime_failure)?;
@@ -113,6 +114,8 @@ enum Command {
     Existing(Lookup, ProviderName, String),
     /// `webhooks listen` or `webhooks verify`.
     Webhooks(crate::args::WebhooksCommand),
+    /// `<provider> webhook-schema`.
+    WebhookSchema(crate::args::WebhookProvider),
 }
 
 impl Command {
@@ -155,11 +158,17 @@ impl Command {
                 SoundPieceOperation::Remix(args) => Command::Create(Request::soundpiece(args)),
                 SoundPieceOperation::Status(args) => Command::Existing(Lookup::Status, Sp, args.id),
                 SoundPieceOperation::Wait(args) => Command::Existing(Lookup::Wait, Sp, args.id),
+                SoundPieceOperation::WebhookSchema => {
+                    Command::WebhookSchema(crate::args::WebhookProvider::SoundPiece)
+                }
             },
             ProviderCommand::MusicGpt { operation } => match operation {
                 MusicGptOperation::Remix(args) => Command::Create(Request::musicgpt(args)?),
                 MusicGptOperation::Status(args) => Command::Existing(Lookup::Status, Mg, args.id),
                 MusicGptOperation::Wait(args) => Command::Existing(Lookup::Wait, Mg, args.id),
+                MusicGptOperation::WebhookSchema => {
+                    Command::WebhookSchema(crate::args::WebhookProvider::MusicGpt)
+                }
             },
         })
     }

@@ -12,7 +12,8 @@
 //! queued (at most [`SHUTDOWN_GRACE`] and [`FORWARD_TIMEOUT`]), and the
 //! command exits 0.
 //!
-//! `verify` judges one saved delivery the same way.
+//! `verify` judges one saved delivery the same way; `<provider>
+//! webhook-schema` ([`print_schema`]) prints the payload's JSON Schema.
 //!
 //! The signing secret is a [`Secret`] from the moment it is parsed; nothing
 //! here prints it, and [`WebhookError`] never quotes it.
@@ -459,6 +460,24 @@ impl Forwarding {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------- webhook-schema
+
+/// `<provider> webhook-schema`: the JSON Schema of the provider's webhook
+/// payload, derived from the generated type (`RemixSongWebhook`,
+/// `WebhookPayload`) by `schemars`, pretty-printed on stdout.
+pub fn print_schema(provider: WebhookProvider) -> Result<(), Failure> {
+    let schema = match provider {
+        WebhookProvider::SoundPiece => songbind::webhook::soundpiece::payload_schema(),
+        WebhookProvider::MusicGpt => songbind::webhook::musicgpt::payload_schema(),
+    };
+    let text = serde_json::to_string_pretty(&schema)
+        .map_err(|e| Failure::Runtime(format!("cannot write the schema: {e}")))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Runtime(format!("cannot write the schema to stdout: {e}")))
 }
 
 // ---------------------------------------------------------------- verify

@@ -858,6 +858,88 @@ async fn verify_checks_a_saved_delivery() {
     assert!(refused.stderr.contains("not a JSON object"), "{refused:#?}");
 }
 
+// ---------------------------------------------------------------- webhook-schema
+
+/// `songbind <provider> webhook-schema`, parsed: a JSON Schema document.
+async fn schema_of(provider: &str) -> Value {
+    let run = run(&[provider, "webhook-schema"], &[]).await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.stderr, "", "{run:#?}");
+    let schema: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(
+        schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+        "{schema}"
+    );
+    assert_eq!(schema["type"], "object", "{schema}");
+    schema
+}
+
+#[tokio::test]
+async fn webhook_schema_prints_each_payloads_json_schema() {
+    let soundpiece = schema_of("soundpiece").await;
+    assert_eq!(soundpiece["title"], "RemixSongWebhook");
+    assert_eq!(soundpiece["required"], json!(["data", "type"]));
+    assert_eq!(soundpiece["properties"]["type"]["type"], "string");
+    // data -> RemixSongResponse -> remix_song -> RemixSong, with its id and outputs.
+    let reference = soundpiece["properties"]["data"]["$ref"].as_str().unwrap();
+    let data = &soundpiece["$defs"][reference.trim_start_matches("#/$defs/")];
+    assert!(data["properties"]["remix_song"].is_object(), "{data}");
+    let song = &soundpiece["$defs"]["RemixSong"]["properties"];
+    for field in ["id", "status", "outputs", "error"] {
+        assert!(song[field].is_object(), "RemixSong.{field} missing: {song}");
+    }
+
+    let musicgpt = schema_of("musicgpt").await;
+    assert_eq!(musicgpt["title"], "WebhookPayload");
+    let properties = musicgpt["properties"].as_object().unwrap();
+    for field in [
+        "success",
+        "conversion_type",
+        "task_id",
+        "conversion_id",
+        "conversion_path",
+        "conversion_path_wav",
+        "lyrics_timestamped",
+    ] {
+        assert!(
+            properties.contains_key(field),
+            "{field} missing: {musicgpt}"
+        );
+    }
+
+    // What the emulator delivers for a conversion has only documented keys.
+    let mut listener = Listener::start(&["--json"], &["--provider", "musicgpt"], &[]).await;
+    let remix = run(
+        &[
+            "--mock",
+            "--no-download",
+            "musicgpt",
+            "remix",
+            "--audio-path",
+            "https://example.com/source.mp3",
+            "--prompt",
+            "p",
+            "--webhook-url",
+            &listener.url,
+        ],
+        &[("SONGBIND_MOCK_PACING", "instant")],
+    )
+    .await;
+    assert_eq!(remix.code, Some(0), "{remix:#?}");
+    let mut conversions = 0;
+    for _ in 0..4 {
+        let line: Value = serde_json::from_str(&listener.stdout_line().await).unwrap();
+        if line["event"] == "conversion" {
+            conversions += 1;
+            for key in line["body"].as_object().unwrap().keys() {
+                assert!(properties.contains_key(key), "undocumented {key}: {line}");
+            }
+        }
+    }
+    assert_eq!(conversions, 2);
+    assert_eq!(listener.stop().await.code, Some(0));
+}
+
 // ---------------------------------------------------------------- offline, end to end
 
 #[tokio::test]
@@ -986,4 +1068,47 @@ async fn a_mock_run_waits_for_its_callback_retries_before_it_exits() {
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
     let signed = got[1].header("webhook-signature").unwrap_or_default();
     assert!(signed.starts_with("v1,"), "{signed}");
+}
+
+#[tokio::test]
+async fn help_shows_the_webhook_commands_and_how_to_get_the_mock_secret() {
+    let top = run(&["--help"], &[]).await;
+    assert_eq!(top.code, Some(0), "{top:#?}");
+    for example in [
+        "songbind webhooks listen --provider soundpiece --port 8787",
+        "songbind webhooks verify --provider soundpiece --headers-file",
+        "songbind soundpiece webhook-schema",
+        "SOUNDPIECE_WEBHOOK_SECRET",
+    ] {
+        assert!(
+            top.stdout.contains(example),
+            "{example} missing from --help"
+        );
+    }
+    let listen = run(&["webhooks", "listen", "--help"], &[]).await;
+    assert_eq!(listen.code, Some(0), "{listen:#?}");
+    for text in [
+        "built-in emulator's own secret",
+        "songbind --mock webhooks listen",
+        "--callback-url http://127.0.0.1:8787/",
+        "\"webhook_id\", \"timestamp\"",
+        "MusicGPT (which sends no id) by conversion id",
+    ] {
+        assert!(
+            listen.stdout.contains(text),
+            "{text} missing: {}",
+            listen.stdout
+        );
+    }
+    let verify = run(&["webhooks", "verify", "--help"], &[]).await;
+    assert!(verify.stdout.contains("curl -D"), "{}", verify.stdout);
+    assert!(
+        verify.stdout.contains("--now <UNIX_SECONDS>"),
+        "{}",
+        verify.stdout
+    );
+    for provider in ["soundpiece", "musicgpt"] {
+        let help = run(&[provider, "webhook-schema", "--help"], &[]).await;
+        assert!(help.stdout.contains("JSON Schema"), "{}", help.stdout);
+    }
 }

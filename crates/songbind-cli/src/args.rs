@@ -903,6 +903,20 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_secret_never_shows_in_debug_output() {
+        for command in ["listen", "verify"] {
+            let mut argv = vec!["songbind", "webhooks", command, "--provider", "soundpiece"];
+            argv.extend_from_slice(&["--secret", "whsec_ZG8tbm90LXByaW50"]);
+            argv.extend_from_slice(match command {
+                "listen" => &["--port", "0"][..],
+                _ => &["--headers-file", "h", "--body-file", "b"][..],
+            });
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert!(!format!("{cli:?}").contains("ZG8tbm90LXByaW50"), "{cli:?}");
+        }
+    }
+
+    #[test]
     fn output_formats_are_read_from_the_generated_type() {
         let formats = output_formats();
         assert_eq!(formats.first(), Some(&"auto"));

@@ -703,6 +703,26 @@ async fn listen_refuses_a_missing_or_unusable_secret_with_exit_2() {
     .await;
     assert_eq!(forward.code, Some(2), "{forward:#?}");
     assert!(forward.stderr.contains("--forward-to"), "{forward:#?}");
+    // A port already taken.
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let busy = run(
+        &[
+            "webhooks",
+            "listen",
+            "--provider",
+            "musicgpt",
+            "--port",
+            &port,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(busy.code, Some(2), "{busy:#?}");
+    assert!(
+        busy.stderr.contains("cannot listen on 127.0.0.1:"),
+        "{busy:#?}"
+    );
 }
 
 // ---------------------------------------------------------------- verify

@@ -1000,6 +1000,37 @@ async fn a_mock_soundpiece_remix_calls_back_a_mock_listener() {
         "{line}"
     );
     assert!(line.contains(" webhook-id msg_"), "{line}");
+
+    // A job that fails is called back too, before the command exits 1.
+    let failed = run(
+        &[
+            "--mock",
+            "--no-download",
+            "soundpiece",
+            "remix",
+            "--source-url",
+            "https://example.com/source.mp3",
+            "--lyrics",
+            "[Verse] hello",
+            "--prompt",
+            "rock [fail]",
+            "--callback-url",
+            &listener.url,
+        ],
+        &[("SONGBIND_MOCK_PACING", "instant")],
+    )
+    .await;
+    assert_eq!(failed.code, Some(1), "{failed:#?}");
+    let line = listener.stdout_line().await;
+    assert!(
+        line.starts_with("soundpiece remix_song.failed op_"),
+        "{line}"
+    );
+    assert!(
+        line.contains(" failed error \"The remix could not be produced"),
+        "{line}"
+    );
+
     let stopped = listener.stop().await;
     assert_eq!(stopped.code, Some(0), "{stopped:#?}");
     assert!(stopped.stdout.is_empty(), "{stopped:#?}");
@@ -1007,7 +1038,7 @@ async fn a_mock_soundpiece_remix_calls_back_a_mock_listener() {
         stopped
             .stderr
             .iter()
-            .any(|l| l.starts_with("stopped: 1 accepted")),
+            .any(|l| l.starts_with("stopped: 2 accepted")),
         "{stopped:#?}"
     );
 }
@@ -1131,4 +1162,45 @@ async fn help_shows_the_webhook_commands_and_how_to_get_the_mock_secret() {
         let help = run(&[provider, "webhook-schema", "--help"], &[]).await;
         assert!(help.stdout.contains("JSON Schema"), "{}", help.stdout);
     }
+}
+
+#[tokio::test]
+async fn a_mock_run_waits_at_most_five_seconds_for_a_callback_that_hangs() {
+    // A receiver that takes the connection and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", hang.local_addr().unwrap());
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let held = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = hang.accept().await {
+            held.lock().unwrap().push(socket);
+        }
+    });
+    let started = std::time::Instant::now();
+    let remix = run(
+        &[
+            "--mock",
+            "--no-download",
+            "soundpiece",
+            "remix",
+            "--source-url",
+            "https://example.com/source.mp3",
+            "--lyrics",
+            "[Verse] hello",
+            "--prompt",
+            "rock",
+            "--callback-url",
+            &url,
+        ],
+        &[("SONGBIND_MOCK_PACING", "instant")],
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(remix.code, Some(0), "{remix:#?}");
+    assert_eq!(
+        remix.stderr,
+        "--mock: 1 webhook delivery still not answered after 5 s: dropped\n"
+    );
+    assert!(took >= Duration::from_secs(5), "{took:?}");
+    assert_eq!(accepted.lock().unwrap().len(), 1);
 }

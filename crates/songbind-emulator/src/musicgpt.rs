@@ -327,9 +327,15 @@ async fn drive(state: Arc<State>, task_id: String) {
         send(&state, &task.webhook_url, payloads::lyrics(&task));
     }
     let mut elapsed = LYRICS_AT;
+    // Held from each settling until its delivery (and, after the last, the
+    // cover's) is started (see `webhook::hold`).
+    let mut _held = None;
     for (which, done_at) in [(0, FIRST_DONE_AT), (1, SECOND_DONE_AT)] {
         state.pacing.sleep(done_at - elapsed).await;
         elapsed = done_at;
+        if !task.webhook_url.is_empty() {
+            _held = Some(webhook::hold(&state));
+        }
         let Some(task) = update(&state, &task_id, |task| {
             let conversion = &mut task.conversions[which];
             conversion.updated_at = payloads::iso8601(SystemTime::now());

@@ -366,6 +366,8 @@ async fn run_operation(
     callback_url: Option<String>,
 ) {
     state.pacing.sleep(PROCESSING_TIME).await;
+    // Held until the callback is started (see `webhook::hold`).
+    let _held = callback_url.as_ref().map(|_| webhook::hold(&state));
     let now = SystemTime::now();
     operation.send_modify(|song| {
         if song.prompt.contains("[fail]") {

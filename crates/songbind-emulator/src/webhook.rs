@@ -50,7 +50,15 @@ impl Pending {
 }
 
 /// One pending delivery; dropping it ends the count.
-struct PendingGuard(Arc<Pending>);
+pub(crate) struct PendingGuard(Arc<Pending>);
+
+/// Counts a delivery as pending before it exists: take it before a job
+/// settles (a change a client can see) and drop it after [`deliver`], so
+/// that a client which sees the job end and then flushes cannot fall in
+/// the gap between the two.
+pub(crate) fn hold(state: &State) -> PendingGuard {
+    state.pending_deliveries.start()
+}
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {

@@ -124,6 +124,11 @@ impl EventParser {
         loop {
             let rest = self.chunk.get(self.read..).unwrap_or_default();
             if rest.is_empty() {
+                // Let the piece go while waiting for the next: held, it
+                // pins the connection's read buffer, which then allocates
+                // a new one for every read (profiled at 1,000 streams).
+                self.chunk = Bytes::new();
+                self.read = 0;
                 return Ok(None);
             }
             if std::mem::take(&mut self.after_cr) && rest.first() == Some(&b'\n') {
@@ -457,6 +462,20 @@ mod tests {
             let all: Vec<u8> = (0..=255).cycle().skip(len * 13).take(len).collect();
             assert_eq!(line_end(&all), naive(&all), "{all:?}");
         }
+    }
+
+    #[test]
+    fn a_piece_read_to_its_end_is_let_go_while_waiting() {
+        // Held, it would pin the connection's read buffer.
+        let piece = Bytes::copy_from_slice(b"data: a\n\n");
+        let source =
+            futures::stream::iter(vec![Ok(piece.clone())]).chain(futures::stream::pending());
+        let mut parser = EventParser::new(Box::pin(source), 100, None);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let first = Pin::new(&mut parser).poll_next(&mut cx);
+        assert!(matches!(first, Poll::Ready(Some(Ok(_)))), "{first:?}");
+        assert!(Pin::new(&mut parser).poll_next(&mut cx).is_pending());
+        assert!(piece.is_unique(), "the parser still holds the piece");
     }
 
     #[test]

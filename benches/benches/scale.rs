@@ -53,6 +53,9 @@ const RUN_ENV: &str = "SONGBIND_SCALE_RUN";
 const PACING: f64 = 0.05;
 /// The pause between MusicGPT polls (and after an early SoundPiece answer).
 const POLL: Duration = Duration::from_millis(500);
+/// Job starts are spread over this long: N jobs arrive at N per second,
+/// and all are in flight together (a job lasts about 3 s).
+const RAMP: Duration = Duration::from_secs(1);
 /// Outputs each kind of job must end with.
 const OUTPUTS: [u32; 3] = [2, 1, 2];
 /// How many events a job's trace holds without growing.
@@ -88,12 +91,14 @@ struct Spec {
     poll: Duration,
     /// The emulator's event log on (latency and missed events judged).
     log: bool,
+    /// Job starts spread evenly over this long (0: all at once).
+    ramp: Duration,
 }
 
 impl Spec {
     fn to_env(&self) -> String {
         format!(
-            "side={} mix={} n={} pacing={} poll_ms={} log={}",
+            "side={} mix={} n={} pacing={} poll_ms={} log={} ramp_ms={}",
             if self.side == Side::Songbind {
                 "songbind"
             } else {
@@ -103,7 +108,8 @@ impl Spec {
             self.n,
             self.pacing,
             self.poll.as_millis(),
-            u8::from(self.log)
+            u8::from(self.log),
+            self.ramp.as_millis()
         )
     }
 
@@ -115,6 +121,7 @@ impl Spec {
             pacing: PACING,
             poll: POLL,
             log: true,
+            ramp: RAMP,
         };
         for word in text.split_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -133,6 +140,7 @@ impl Spec {
                 "pacing" => spec.pacing = value.parse().expect("pacing"),
                 "poll_ms" => spec.poll = Duration::from_millis(value.parse().expect("poll")),
                 "log" => spec.log = value == "1",
+                "ramp_ms" => spec.ramp = Duration::from_millis(value.parse().expect("ramp")),
                 _ => {}
             }
         }
@@ -177,11 +185,20 @@ struct Trace {
     seen: Vec<Seen>,
     outputs: u32,
     error: Option<String>,
+    /// When the submit call returned the job (songbind) or the answer's
+    /// headers arrived (floor).
+    submitted_nanos: u64,
 }
 
 impl Trace {
     fn new(kind: Kind) -> Self {
-        let mut seen = vec![Seen::default(); TRACE_CAPACITY];
+        // Written through (not zeroed memory the kernel has yet to
+        // provide), so that its pages are in the baseline, not the growth.
+        let touched = Seen {
+            what: u8::MAX,
+            ..Seen::default()
+        };
+        let mut seen = vec![touched; TRACE_CAPACITY];
         seen.clear();
         let mut id = "x".repeat(64);
         id.clear();
@@ -191,6 +208,7 @@ impl Trace {
             seen,
             outputs: 0,
             error: None,
+            submitted_nanos: 0,
         }
     }
 
@@ -240,43 +258,67 @@ struct Clients {
     peak_in_flight: AtomicUsize,
 }
 
-async fn run_job(clients: Arc<Clients>, side: Side, poll: Duration, mut trace: Trace) -> Trace {
-    let now = clients.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-    clients.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-    let result = match side {
-        Side::Songbind => songbind_job(&clients, poll, &mut trace).await,
-        Side::Floor => floor_job(&clients, &mut trace).await,
-    };
-    clients.in_flight.fetch_sub(1, Ordering::Relaxed);
-    if let Err(error) = result {
-        trace.error = Some(error);
-    }
-    trace
+/// Spawns one job in its own task, as a caller would run it, starting at
+/// `$at`: each kind gets a task of its own future type (a task is as large
+/// as the largest future it holds across an await, so folding the kinds
+/// into one function would give every task the largest kind's size).
+macro_rules! spawn_job {
+    ($clients:expr, $at:expr, $trace:expr, |$c:ident, $t:ident| $work:expr) => {{
+        let clients: Arc<Clients> = $clients;
+        let at = $at;
+        let mut trace: Trace = $trace;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let now = clients.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            clients.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+            let result = {
+                let $c: &Clients = &clients;
+                let $t: &mut Trace = &mut trace;
+                $work.await
+            };
+            clients.in_flight.fetch_sub(1, Ordering::Relaxed);
+            if let Err(error) = result {
+                trace.error = Some(error);
+            }
+            trace
+        })
+    }};
 }
 
-async fn songbind_job(clients: &Clients, poll: Duration, trace: &mut Trace) -> Result<(), String> {
-    let job = match trace.kind {
-        Kind::Streamed => {
-            let request = GenerateRequest::new("an upbeat song about scale");
-            clients.soundverse.submit_generate(&request).await
-        }
-        Kind::LongPolled => {
-            let request = soundpiece::RemixRequest::new(
-                "https://example.com/source.wav",
-                "la la la",
-                "pop, upbeat",
-            );
-            clients.soundpiece.submit_remix(&request).await
-        }
-        Kind::Polled => {
-            let request = musicgpt::RemixRequest::new(
-                AudioInput::Url("https://example.com/source.mp3".to_owned()),
-                "an upbeat remix",
-            );
-            clients.musicgpt.submit_remix(&request).await
-        }
-    }
-    .map_err(|e| format!("submit: {e}"))?;
+async fn streamed_job(clients: &Clients, trace: &mut Trace) -> Result<(), String> {
+    let request = GenerateRequest::new("an upbeat song about scale");
+    let job = clients.soundverse.submit_generate(&request).await;
+    follow(job, POLL, trace).await
+}
+
+async fn long_polled_job(
+    clients: &Clients,
+    poll: Duration,
+    trace: &mut Trace,
+) -> Result<(), String> {
+    let request =
+        soundpiece::RemixRequest::new("https://example.com/source.wav", "la la la", "pop, upbeat");
+    let job = clients.soundpiece.submit_remix(&request).await;
+    follow(job, poll, trace).await
+}
+
+async fn polled_job(clients: &Clients, poll: Duration, trace: &mut Trace) -> Result<(), String> {
+    let request = musicgpt::RemixRequest::new(
+        AudioInput::Url("https://example.com/source.mp3".to_owned()),
+        "an upbeat remix",
+    );
+    let job = clients.musicgpt.submit_remix(&request).await;
+    follow(job, poll, trace).await
+}
+
+/// Follows a submitted job to its end, recording each typed event.
+async fn follow(
+    job: songbind::Result<songbind::Job>,
+    poll: Duration,
+    trace: &mut Trace,
+) -> Result<(), String> {
+    let job = job.map_err(|e| format!("submit: {e}"))?;
+    trace.submitted_nanos = now_nanos();
     trace.id.push_str(job.id());
     let options = WaitOptions::default()
         .poll_interval(poll)
@@ -317,6 +359,7 @@ async fn floor_job(clients: &Clients, trace: &mut Trace) -> Result<(), String> {
     if !response.status().is_success() {
         return Err(format!("status {}", response.status()));
     }
+    trace.submitted_nanos = now_nanos();
     let mut events = response.bytes_stream().eventsource();
     let mut urls = HashSet::new();
     while let Some(event) = events.next().await {
@@ -345,9 +388,28 @@ async fn floor_job(clients: &Clients, trace: &mut Trace) -> Result<(), String> {
 }
 
 async fn run_jobs(clients: &Arc<Clients>, spec: &Spec, traces: Vec<Trace>) -> Vec<Trace> {
+    let n = traces.len().max(1) as u32;
+    let start = tokio::time::Instant::now();
     let handles: Vec<_> = traces
         .into_iter()
-        .map(|trace| tokio::spawn(run_job(Arc::clone(clients), spec.side, spec.poll, trace)))
+        .enumerate()
+        .map(|(i, trace)| {
+            let at = start + spec.ramp * (i as u32) / n;
+            let clients = Arc::clone(clients);
+            let poll = spec.poll;
+            match (spec.side, trace.kind) {
+                (Side::Floor, _) => spawn_job!(clients, at, trace, |c, t| floor_job(c, t)),
+                (Side::Songbind, Kind::Streamed) => {
+                    spawn_job!(clients, at, trace, |c, t| streamed_job(c, t))
+                }
+                (Side::Songbind, Kind::LongPolled) => {
+                    spawn_job!(clients, at, trace, |c, t| long_polled_job(c, poll, t))
+                }
+                (Side::Songbind, Kind::Polled) => {
+                    spawn_job!(clients, at, trace, |c, t| polled_job(c, poll, t))
+                }
+            }
+        })
         .collect();
     let mut done = Vec::with_capacity(handles.len());
     for handle in handles {
@@ -372,6 +434,9 @@ struct Judged {
     /// SSE events the emulator wrote to the streamed jobs.
     sse_written: usize,
     streamed_ns: Vec<f64>,
+    /// The streamed latencies of events written after the submit call
+    /// returned (songbind holds the earlier ones until the song is named).
+    streamed_after_submit_ns: Vec<f64>,
     long_polled_ns: Vec<f64>,
     polled_ns: Vec<f64>,
 }
@@ -431,9 +496,11 @@ fn judge(traces: &[Trace], records: &[EventRecord], logged: bool) -> Judged {
                     fine = false;
                 }
                 for (seen, record) in trace.seen.iter().zip(written.iter()) {
-                    judged
-                        .streamed_ns
-                        .push(seen.unix_nanos as f64 - record.unix_nanos as f64);
+                    let ns = seen.unix_nanos as f64 - record.unix_nanos as f64;
+                    judged.streamed_ns.push(ns);
+                    if record.unix_nanos > trace.submitted_nanos {
+                        judged.streamed_after_submit_ns.push(ns);
+                    }
                 }
             }
             Kind::Streamed => {
@@ -453,14 +520,19 @@ fn judge(traces: &[Trace], records: &[EventRecord], logged: bool) -> Judged {
                         _ => {
                             if let Some(record) = last {
                                 let record: &EventRecord = record;
-                                judged
-                                    .streamed_ns
-                                    .push(seen.unix_nanos as f64 - record.unix_nanos as f64);
+                                let ns = seen.unix_nanos as f64 - record.unix_nanos as f64;
+                                judged.streamed_ns.push(ns);
+                                if record.unix_nanos > trace.submitted_nanos {
+                                    judged.streamed_after_submit_ns.push(ns);
+                                }
                             }
                             continue;
                         }
                     }
                     let says_the_same = |r: &EventRecord| {
+                        if r.status == "completed" && r.progress.is_none() {
+                            return false; // lyrics only
+                        }
                         if seen.what == SEEN_OTHER {
                             return r.status == "streaming";
                         }
@@ -479,9 +551,11 @@ fn judge(traces: &[Trace], records: &[EventRecord], logged: bool) -> Judged {
                                 fine = false;
                             }
                             let record = written[cursor + at];
-                            judged
-                                .streamed_ns
-                                .push(seen.unix_nanos as f64 - record.unix_nanos as f64);
+                            let ns = seen.unix_nanos as f64 - record.unix_nanos as f64;
+                            judged.streamed_ns.push(ns);
+                            if record.unix_nanos > trace.submitted_nanos {
+                                judged.streamed_after_submit_ns.push(ns);
+                            }
                             last = Some(record);
                             cursor += at + 1;
                         }
@@ -551,6 +625,26 @@ fn run(spec: &Spec) {
         in_flight: AtomicUsize::new(0),
         peak_in_flight: AtomicUsize::new(0),
     });
+    if std::env::var_os("SONGBIND_SCALE_SIZES").is_some() {
+        let request = GenerateRequest::new("x");
+        let sp = soundpiece::RemixRequest::new("https://example.com/a.wav", "l", "p");
+        let mg =
+            musicgpt::RemixRequest::new(AudioInput::Url("https://example.com/a.mp3".into()), "p");
+        eprintln!(
+            "future sizes: soundverse submit {}, soundpiece submit {}, musicgpt submit {}, \
+             streamed_job {}, floor_job {}, long_polled_job {}",
+            std::mem::size_of_val(&clients.soundverse.submit_generate(&request)),
+            std::mem::size_of_val(&clients.soundpiece.submit_remix(&sp)),
+            std::mem::size_of_val(&clients.musicgpt.submit_remix(&mg)),
+            std::mem::size_of_val(&streamed_job(&clients, &mut Trace::new(Kind::Streamed))),
+            std::mem::size_of_val(&floor_job(&clients, &mut Trace::new(Kind::Streamed))),
+            std::mem::size_of_val(&long_polled_job(
+                &clients,
+                POLL,
+                &mut Trace::new(Kind::LongPolled)
+            )),
+        );
+    }
     // Warm-up: code pages, runtime threads, a pooled connection or two.
     let warm: Vec<Trace> = (0..6).map(|i| Trace::new(spec.kind(i))).collect();
     let warm = runtime.block_on(run_jobs(&clients, spec, warm));
@@ -577,7 +671,37 @@ fn run(spec: &Spec) {
     let child_cpu0 = procfs::pid_cpu(child).unwrap_or_default();
     let cpu0 = procfs::self_cpu();
     let started = Instant::now();
+    // Diagnosis only (SONGBIND_SCALE_HEAP): the peak of malloc's in-use
+    // bytes, sampled every 10 ms, to tell live data from fragmentation.
+    let heap_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let heap_sampler = std::env::var_os("SONGBIND_SCALE_HEAP").map(|_| {
+        let done = Arc::clone(&heap_done);
+        std::thread::spawn(move || {
+            let in_use = || {
+                // SAFETY: mallinfo2 only reads the allocator's counters.
+                let info = unsafe { libc::mallinfo2() };
+                (info.uordblks + info.hblkhd) as u64
+            };
+            let base = in_use();
+            let mut peak = base;
+            while !done.load(Ordering::Relaxed) {
+                peak = peak.max(in_use());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (base, peak)
+        })
+    });
     let traces = runtime.block_on(run_jobs(&clients, spec, traces));
+    heap_done.store(true, Ordering::Relaxed);
+    if let Some(sampler) = heap_sampler {
+        let (base, peak) = sampler.join().expect("sampler");
+        eprintln!(
+            "heap in use: base {} KiB, peak {} KiB, {:.1} KiB per job",
+            base / 1024,
+            peak / 1024,
+            (peak - base) as f64 / 1024.0 / spec.n as f64
+        );
+    }
     let wall = started.elapsed();
     let cpu = procfs::self_cpu() - cpu0;
     let rss_peak = rss::peak_kib().expect("rss");
@@ -616,7 +740,7 @@ fn run(spec: &Spec) {
         "result n={} ok={} wrong={} missed={} unmatched={} after_completed={} events_seen={} sse_written={} \
          records={} cpu_us={} wall_ms={} rss_base={} rss_peak={} peak_in_flight={} \
          child_base={} child_peak={} child_cpu_us={} fd_limit={} \
-         s_p50={:.3} s_p99={:.3} s_max={:.3} lp_p50={:.3} lp_p99={:.3} p_p50={:.3} p_p99={:.3}",
+         s_p50={:.3} s_p99={:.3} s_max={:.3} sa_p50={:.3} sa_p99={:.3} s_events={} lp_p50={:.3} lp_p99={:.3} p_p50={:.3} p_p99={:.3}",
         spec.n,
         judged.ok,
         judged.wrong.len(),
@@ -638,6 +762,9 @@ fn run(spec: &Spec) {
         q(&judged.streamed_ns, 0.5),
         q(&judged.streamed_ns, 0.99),
         q(&judged.streamed_ns, 1.0),
+        q(&judged.streamed_after_submit_ns, 0.5),
+        q(&judged.streamed_after_submit_ns, 0.99),
+        judged.streamed_ns.len(),
         q(&judged.long_polled_ns, 0.5),
         q(&judged.long_polled_ns, 0.99),
         q(&judged.polled_ns, 0.5),
@@ -768,6 +895,7 @@ fn describe(label: &str, o: &Outcome) {
         "  {label} n={} ok={} wrong={} missed={} unmatched={} | peak in flight {} | client RSS +{} KiB \
          ({:.1} KiB/job) | CPU {:.3} s = {:.2} µs/written event, {:.2} µs/typed event | \
          conns {} ({:.3}/job; namespace opens {}) | streamed latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms \
+         (after submit: p50 {:.2} p99 {:.2}) \
          | long-poll p50 {:.2} p99 {:.2} ms | poll p50 {:.1} p99 {:.1} ms | emulator +{} KiB ({:.1} KiB/job), \
          CPU {:.3} s | wall {:.2} s | load {:.2}",
         o.get("n"),
@@ -787,6 +915,8 @@ fn describe(label: &str, o: &Outcome) {
         o.get("s_p50"),
         o.get("s_p99"),
         o.get("s_max"),
+        o.get("sa_p50"),
+        o.get("sa_p99"),
         o.get("lp_p50"),
         o.get("lp_p99"),
         o.get("p_p50"),
@@ -842,10 +972,13 @@ fn main() {
         (Mode::Smoke, _) => vec![50],
         (Mode::Measure, _) => vec![100, 1000, 10_000],
     };
-    let rounds = mode.rounds(2, 1);
+    let rounds = mode.rounds(3, 1);
+    // SONGBIND_SCALE_ONLY=jobs|capacity|webhook runs one part.
+    let only = std::env::var("SONGBIND_SCALE_ONLY").ok();
+    let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let mut rows = Vec::new();
     let mut all_correct = true;
-    for &n in &sizes {
+    for &n in sizes.iter().filter(|_| part("jobs")) {
         // Each process holds about one socket per streamed or long-polled
         // job, plus some for polls and the runtime.
         if (n as u64) + 2048 > fd_limit {
@@ -859,6 +992,7 @@ fn main() {
             pacing: PACING,
             poll: POLL,
             log: true,
+            ramp: RAMP,
         };
         println!("N = {n}:");
         let mut mixed = Vec::new();
@@ -927,8 +1061,10 @@ fn main() {
         );
         rows.push(row);
     }
-    if mode == Mode::Measure || std::env::var_os("SONGBIND_SCALE_ALL").is_some() {
+    if mode == Mode::Measure && part("capacity") {
         all_correct &= capacity(&sizes, fd_limit);
+    }
+    if mode == Mode::Measure && part("webhook") {
         webhook(mode);
     }
     if let Some(row) = rows.iter().find(|r| r.n == 1000) {
@@ -987,6 +1123,7 @@ fn capacity(sizes: &[usize], fd_limit: u64) -> bool {
             pacing: 0.0,
             poll: Duration::from_millis(10),
             log: false,
+            ramp: Duration::ZERO,
         });
         correct &= outcome.get("ok") == outcome.get("n") && outcome.get("wrong") == 0.0;
         let wall = outcome.get("wall_ms") / 1e3;

@@ -360,6 +360,10 @@ async fn floor_job(clients: &Clients, trace: &mut Trace) -> Result<(), String> {
         return Err(format!("status {}", response.status()));
     }
     trace.submitted_nanos = now_nanos();
+    // Diagnosis (SONGBIND_SCALE_FLOOR_KEEP_HEADERS): keep the answer's
+    // headers for the job's life, as songbind's `Answers` do.
+    let _kept =
+        std::env::var_os("SONGBIND_SCALE_FLOOR_KEEP_HEADERS").map(|_| response.headers().clone());
     let mut events = response.bytes_stream().eventsource();
     let mut urls = HashSet::new();
     while let Some(event) = events.next().await {
@@ -1024,6 +1028,7 @@ fn main() {
                 }
             }
         }
+        let floor_events = median_of(&floor, |o| o.get("records"));
         let row = Row {
             n,
             growth_kib: median_of(&mixed, Outcome::growth_per_job_kib),
@@ -1035,9 +1040,12 @@ fn main() {
             poll_p99_ms: median_of(&mixed, |o| o.get("p_p99")),
             emulator_kib: median_of(&mixed, Outcome::child_growth_per_job_kib),
             floor_growth_kib: median_of(&floor, Outcome::growth_per_job_kib),
-            floor_cpu_event_us: median_of(&floor, Outcome::cpu_per_event_us),
+            // Per event of the job's stream (as the floor reads it whole;
+            // songbind stops after the chunk that completes the song), so
+            // both sides divide the same jobs' CPU by the same count.
+            floor_cpu_event_us: median_of(&floor, |o| o.get("cpu_us")) / floor_events,
             sb_streamed_growth_kib: median_of(&streamed, Outcome::growth_per_job_kib),
-            sb_streamed_cpu_event_us: median_of(&streamed, Outcome::cpu_per_event_us),
+            sb_streamed_cpu_event_us: median_of(&streamed, |o| o.get("cpu_us")) / floor_events,
             floor_p99_ms: median_of(&floor, |o| o.get("s_p99")),
         };
         println!(

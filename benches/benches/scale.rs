@@ -954,6 +954,8 @@ struct Row {
     sb_streamed_growth_kib: f64,
     sb_streamed_cpu_event_us: f64,
     floor_p99_ms: f64,
+    floor_p50_ms: f64,
+    after_submit_p99_ms: f64,
 }
 
 fn main() {
@@ -1047,10 +1049,12 @@ fn main() {
             sb_streamed_growth_kib: median_of(&streamed, Outcome::growth_per_job_kib),
             sb_streamed_cpu_event_us: median_of(&streamed, |o| o.get("cpu_us")) / floor_events,
             floor_p99_ms: median_of(&floor, |o| o.get("s_p99")),
+            floor_p50_ms: median_of(&floor, |o| o.get("s_p50")),
+            after_submit_p99_ms: median_of(&mixed, |o| o.get("sa_p99")),
         };
         println!(
             "  N = {n} medians: mix {:.1} KiB/job, {:.2} µs CPU/typed event, {:.3} conns/job, \
-             streamed p50 {:.2} ms p99 {:.2} ms (floor p99 {:.2} ms), long-poll p99 {:.2} ms, poll p99 {:.1} ms, \
+             streamed p50 {:.2} ms p99 {:.2} ms (after submit {:.2} ms; floor p50 {:.2} p99 {:.2} ms), long-poll p99 {:.2} ms, poll p99 {:.1} ms, \
              emulator {:.1} KiB/job | streamed only: songbind {:.1} KiB/job {:.2} µs/event, \
              floor {:.1} KiB/job {:.2} µs/event",
             row.growth_kib,
@@ -1058,6 +1062,8 @@ fn main() {
             row.conns_per_job,
             row.p50_ms,
             row.p99_ms,
+            row.after_submit_p99_ms,
+            row.floor_p50_ms,
             row.floor_p99_ms,
             row.lp_p99_ms,
             row.poll_p99_ms,
@@ -1137,7 +1143,10 @@ fn capacity(sizes: &[usize], fd_limit: u64) -> bool {
         let wall = outcome.get("wall_ms") / 1e3;
         let emulator_cpu = outcome.get("child_cpu_us") / 1e6;
         println!(
-            "  N = {n}: ok {} of {n}; {:.0} jobs/s end to end ({wall:.2} s, client and emulator              sharing the machine); emulator CPU {emulator_cpu:.2} s = {:.0} µs/job, i.e. {:.0} jobs              per emulator CPU-second; emulator RSS +{} KiB ({:.1} KiB per job in flight, peak in              flight {}); client CPU {:.2} s; load {:.2}",
+            "  N = {n}: ok {} of {n}; {:.0} jobs/s end to end ({wall:.2} s, client and emulator \
+             sharing the machine); emulator CPU {emulator_cpu:.2} s = {:.0} µs/job, i.e. {:.0} jobs \
+             per emulator CPU-second; emulator RSS +{} KiB ({:.1} KiB per job in flight, peak in \
+             flight {}); client CPU {:.2} s; load {:.2}",
             outcome.get("ok"),
             n as f64 / wall,
             emulator_cpu * 1e6 / n as f64,
@@ -1255,90 +1264,135 @@ mod plot {
 
     use super::Row;
 
-    /// Panels, left to right, top to bottom; each: songbind (blue), the
-    /// floor where there is one (grey), the target (red).
+    type Pick = fn(&Row) -> f64;
+
+    /// One panel: its lines (value, colour), a target, a log-scale y axis.
+    struct Panel {
+        lines: Vec<(Pick, RGBColor)>,
+        target: Option<f64>,
+        log: bool,
+    }
+
+    const SONGBIND: RGBColor = RGBColor(0, 0, 255);
+    const STREAMED: RGBColor = RGBColor(0, 170, 220);
+    const FLOOR: RGBColor = RGBColor(128, 128, 128);
+
+    /// Panels, left to right, top to bottom: client RSS growth per job;
+    /// CPU per event (streamed); connections per job; streamed latency
+    /// p50 (log); streamed latency p99 (log); emulator RSS per job. Blue:
+    /// songbind (the mix); light blue: songbind, streamed jobs only, or
+    /// after the submit returned; grey: the floor; red: the target.
     pub fn draw(path: &std::path::Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
         const SIZE: (u32, u32) = (1200, 800);
+        let panels = [
+            Panel {
+                lines: vec![
+                    (|r| r.growth_kib, SONGBIND),
+                    (|r| r.sb_streamed_growth_kib, STREAMED),
+                    (|r| r.floor_growth_kib, FLOOR),
+                ],
+                target: Some(64.0),
+                log: false,
+            },
+            Panel {
+                lines: vec![
+                    (|r| r.sb_streamed_cpu_event_us, STREAMED),
+                    (|r| r.floor_cpu_event_us, FLOOR),
+                ],
+                target: None,
+                log: false,
+            },
+            Panel {
+                lines: vec![(|r| r.conns_per_job, SONGBIND)],
+                target: None,
+                log: false,
+            },
+            Panel {
+                lines: vec![(|r| r.p50_ms, SONGBIND), (|r| r.floor_p50_ms, FLOOR)],
+                target: None,
+                log: true,
+            },
+            Panel {
+                lines: vec![
+                    (|r| r.p99_ms, SONGBIND),
+                    (|r| r.after_submit_p99_ms, STREAMED),
+                    (|r| r.floor_p99_ms, FLOOR),
+                ],
+                target: Some(20.0),
+                log: true,
+            },
+            Panel {
+                lines: vec![(|r| r.emulator_kib, SONGBIND)],
+                target: None,
+                log: false,
+            },
+        ];
         let mut pixels = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
             root.fill(&WHITE)?;
-            let panels = root.split_evenly((2, 3));
-            type Pick = fn(&Row) -> f64;
-            let figures: [(Pick, Option<Pick>, Option<f64>); 6] = [
-                (|r| r.growth_kib, Some(|r| r.floor_growth_kib), Some(64.0)),
-                (
-                    |r| r.sb_streamed_cpu_event_us,
-                    Some(|r| r.floor_cpu_event_us),
-                    None,
-                ),
-                (|r| r.conns_per_job, None, None),
-                (|r| r.p50_ms, None, None),
-                (|r| r.p99_ms, Some(|r| r.floor_p99_ms), Some(20.0)),
-                (|r| r.emulator_kib, None, None),
-            ];
+            let areas = root.split_evenly((2, 3));
             let x_min = (rows.first().map_or(1, |r| r.n) as f64).log10();
             let x_max = (rows.last().map_or(10, |r| r.n) as f64)
                 .log10()
                 .max(x_min + 1.0);
-            for (panel, (pick, floor, target)) in panels.iter().zip(figures) {
-                let mut top = rows.iter().map(pick).fold(0.0, f64::max);
-                if let Some(floor) = floor {
-                    top = rows.iter().map(floor).fold(top, f64::max);
-                }
-                if let Some(target) = target {
-                    top = top.max(target);
-                }
-                let top = if top.is_finite() && top > 0.0 {
-                    top * 1.15
+            for (area, panel) in areas.iter().zip(&panels) {
+                let values = rows
+                    .iter()
+                    .flat_map(|r| panel.lines.iter().map(move |(pick, _)| pick(r)))
+                    .chain(panel.target)
+                    .filter(|v| v.is_finite() && *v > 0.0);
+                let (low, high) =
+                    values.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+                // Log panels: decades from below the lowest value; the
+                // y axis then shows log10 of the value.
+                let y = |v: f64| if panel.log { v.max(1e-3).log10() } else { v };
+                let (y_min, y_max) = if panel.log {
+                    (y(low).floor(), y(high).ceil().max(y(low).floor() + 1.0))
                 } else {
-                    1.0
+                    (0.0, if high > 0.0 { high * 1.15 } else { 1.0 })
                 };
-                let mut chart = ChartBuilder::on(panel)
+                let mut chart = ChartBuilder::on(area)
                     .margin(20)
-                    .build_cartesian_2d(x_min..x_max, 0.0..top)?;
-                chart.draw_series(LineSeries::new(
-                    [(x_min, 0.0), (x_max, 0.0)],
-                    BLACK.stroke_width(2),
-                ))?;
-                chart.draw_series(LineSeries::new(
-                    [(x_min, 0.0), (x_min, top)],
-                    BLACK.stroke_width(2),
-                ))?;
+                    .build_cartesian_2d(x_min..x_max, y_min..y_max)?;
+                let axis = BLACK.stroke_width(2);
+                chart.draw_series(LineSeries::new([(x_min, y_min), (x_max, y_min)], axis))?;
+                chart.draw_series(LineSeries::new([(x_min, y_min), (x_min, y_max)], axis))?;
+                let tick = (y_max - y_min) * 0.03;
                 for decade in (x_min.ceil() as i32)..=(x_max.floor() as i32) {
                     let x = f64::from(decade);
-                    chart.draw_series(LineSeries::new(
-                        [(x, 0.0), (x, top * 0.03)],
-                        BLACK.stroke_width(2),
-                    ))?;
+                    chart.draw_series(LineSeries::new([(x, y_min), (x, y_min + tick)], axis))?;
                 }
-                if let Some(target) = target {
+                if panel.log {
+                    // A tick per decade of the value on the y axis.
+                    let x_tick = (x_max - x_min) * 0.02;
+                    for decade in (y_min as i32)..=(y_max as i32) {
+                        let v = f64::from(decade);
+                        chart.draw_series(LineSeries::new(
+                            [(x_min, v), (x_min + x_tick, v)],
+                            axis,
+                        ))?;
+                    }
+                }
+                if let Some(target) = panel.target {
                     chart.draw_series(LineSeries::new(
-                        [(x_min, target), (x_max, target)],
+                        [(x_min, y(target)), (x_max, y(target))],
                         RED.stroke_width(2),
                     ))?;
                 }
-                if let Some(floor) = floor {
+                for (pick, color) in &panel.lines {
                     let points: Vec<(f64, f64)> = rows
                         .iter()
-                        .map(|r| ((r.n as f64).log10(), floor(r)))
+                        .filter(|r| pick(r).is_finite())
+                        .map(|r| ((r.n as f64).log10(), y(pick(r))))
                         .collect();
-                    chart.draw_series(LineSeries::new(
-                        points.clone(),
-                        RGBColor(128, 128, 128).stroke_width(3),
-                    ))?;
+                    chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?;
                     chart.draw_series(
                         points
                             .into_iter()
-                            .map(|p| Circle::new(p, 5, RGBColor(128, 128, 128).filled())),
+                            .map(|p| Circle::new(p, 5, color.filled())),
                     )?;
                 }
-                let points: Vec<(f64, f64)> = rows
-                    .iter()
-                    .map(|r| ((r.n as f64).log10(), pick(r)))
-                    .collect();
-                chart.draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(3)))?;
-                chart.draw_series(points.into_iter().map(|p| Circle::new(p, 5, BLUE.filled())))?;
             }
             root.present()?;
         }

@@ -32,7 +32,7 @@ pub struct EventRecord {
 
 impl EventRecord {
     /// One line of text: `job seq unix_nanos status progress` (`-` for no
-    /// progress), as [`crate::Emulator::event_log`] users write it out.
+    /// progress), as users of [`crate::EmulatorBuilder::event_log`] write it out.
     pub fn to_line(&self) -> String {
         let progress = self
             .progress

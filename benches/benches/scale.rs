@@ -311,13 +311,25 @@ async fn polled_job(clients: &Clients, poll: Duration, trace: &mut Trace) -> Res
     follow(job, poll, trace).await
 }
 
+/// An error with its sources, `: `-separated.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Follows a submitted job to its end, recording each typed event.
 async fn follow(
     job: songbind::Result<songbind::Job>,
     poll: Duration,
     trace: &mut Trace,
 ) -> Result<(), String> {
-    let job = job.map_err(|e| format!("submit: {e}"))?;
+    let job = job.map_err(|e| format!("submit: {}", chain(&e)))?;
     trace.submitted_nanos = now_nanos();
     trace.id.push_str(job.id());
     let options = WaitOptions::default()
@@ -355,7 +367,7 @@ async fn floor_job(clients: &Clients, trace: &mut Trace) -> Result<(), String> {
         .body(r#"{"prompt":"an upbeat song about scale"}"#)
         .send()
         .await
-        .map_err(|e| format!("send: {e}"))?;
+        .map_err(|e| format!("send: {}", chain(&e)))?;
     if !response.status().is_success() {
         return Err(format!("status {}", response.status()));
     }

@@ -73,6 +73,13 @@ struct Args {
         value_parser = parse_duration
     )]
     header_read_timeout: Duration,
+
+    /// Record when each job event is written (every Soundverse SSE event,
+    /// every SoundPiece / MusicGPT status change) and write the records to
+    /// this file on Ctrl-C, one `job seq unix_nanos status progress` per
+    /// line. Off by default.
+    #[arg(long, value_name = "PATH")]
+    event_log: Option<std::path::PathBuf>,
 }
 
 /// `<n>ms` or `<n>s` (`n` a whole number), more than zero.
@@ -145,7 +152,8 @@ async fn main() -> ExitCode {
         .pacing(args.pacing)
         .max_recorded_requests(args.max_recorded_requests)
         .max_recorded_body_bytes(args.max_recorded_body_bytes)
-        .header_read_timeout(args.header_read_timeout);
+        .header_read_timeout(args.header_read_timeout)
+        .event_log(args.event_log.is_some());
     if let Some(secret) = &args.webhook_secret {
         builder = builder.webhook_secret(secret);
     }
@@ -187,6 +195,19 @@ async fn main() -> ExitCode {
     drop(out);
     if tokio::signal::ctrl_c().await.is_err() {
         eprintln!("songbind-emulator: cannot listen for Ctrl-C; stopping");
+    }
+    if let Some(path) = &args.event_log {
+        let text: String = emulator
+            .take_event_log()
+            .iter()
+            .map(|record| record.to_line() + "\n")
+            .collect();
+        if let Err(error) = std::fs::write(path, text) {
+            eprintln!(
+                "songbind-emulator: cannot write the event log to {}: {error}",
+                path.display()
+            );
+        }
     }
     emulator.shutdown().await;
     ExitCode::SUCCESS
@@ -272,6 +293,15 @@ mod tests {
         assert!(
             Args::try_parse_from(["songbind-emulator", "--max-recorded-requests", "-1"]).is_err()
         );
+    }
+
+    #[test]
+    fn the_event_log_is_off_unless_a_path_is_given() {
+        let args = Args::try_parse_from(["songbind-emulator"]).unwrap();
+        assert_eq!(args.event_log, None);
+        let args =
+            Args::try_parse_from(["songbind-emulator", "--event-log", "events.log"]).unwrap();
+        assert_eq!(args.event_log, Some("events.log".into()));
     }
 
     #[test]

@@ -686,6 +686,7 @@ fn run(spec: &Spec) {
     let child_base = procfs::pid_status_kib(child, "VmRSS").unwrap_or(0);
     let child_cpu0 = procfs::pid_cpu(child).unwrap_or_default();
     let cpu0 = procfs::self_cpu();
+    let (user0, _) = procfs::self_cpu_split();
     let started = Instant::now();
     // Diagnosis only (SONGBIND_SCALE_HEAP): the peak of malloc's in-use
     // bytes, sampled every 10 ms, to tell live data from fragmentation.
@@ -720,6 +721,7 @@ fn run(spec: &Spec) {
     }
     let wall = started.elapsed();
     let cpu = procfs::self_cpu() - cpu0;
+    let user = procfs::self_cpu_split().0 - user0;
     let rss_peak = rss::peak_kib().expect("rss");
     let child_cpu = procfs::pid_cpu(child).unwrap_or_default() - child_cpu0;
     let child_peak = procfs::pid_status_kib(child, "VmHWM").unwrap_or(0);
@@ -754,7 +756,7 @@ fn run(spec: &Spec) {
     let q = |v: &[f64], p: f64| timing::quantile(v, p) / 1e6;
     println!(
         "result n={} ok={} wrong={} missed={} unmatched={} after_completed={} events_seen={} sse_written={} \
-         records={} cpu_us={} wall_ms={} rss_base={} rss_peak={} peak_in_flight={} \
+         records={} cpu_us={} user_us={} wall_ms={} rss_base={} rss_peak={} peak_in_flight={} \
          child_base={} child_peak={} child_cpu_us={} fd_limit={} \
          s_p50={:.3} s_p99={:.3} s_max={:.3} sa_p50={:.3} sa_p99={:.3} s_events={} lp_p50={:.3} lp_p99={:.3} p_p50={:.3} p_p99={:.3}",
         spec.n,
@@ -767,6 +769,7 @@ fn run(spec: &Spec) {
         judged.sse_written,
         records.len(),
         cpu.as_micros(),
+        user.as_micros(),
         wall.as_millis(),
         rss_base,
         rss_peak,

@@ -8,6 +8,12 @@ use std::time::Duration;
 
 /// This process's CPU time (user + system) so far, from `getrusage`.
 pub fn self_cpu() -> Duration {
+    let (user, system) = self_cpu_split();
+    user + system
+}
+
+/// This process's user and system CPU time so far, from `getrusage`.
+pub fn self_cpu_split() -> (Duration, Duration) {
     // SAFETY: `getrusage` only writes the struct it is given.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
@@ -17,7 +23,7 @@ pub fn self_cpu() -> Duration {
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    (tv(usage.ru_utime), tv(usage.ru_stime))
 }
 
 /// Another process's CPU time (user + system), from `/proc/<pid>/stat`

@@ -98,6 +98,8 @@ pub enum WebhookError {
         reason: &'static str,
     },
     /// The body is not UTF-8, so it cannot be the JSON that was signed.
+    /// (The SoundPiece verifier signs bytes and no longer returns it; a body
+    /// that is not UTF-8 fails to decode instead.)
     #[error("the body is not UTF-8")]
     BodyNotUtf8,
     /// The body (or a part of it) is not the shape the provider documents.

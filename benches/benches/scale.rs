@@ -1129,7 +1129,10 @@ fn main() {
             1.1,
         );
     }
-    if mode == Mode::Measure && !rows.is_empty() {
+    // Only a full run redraws the committed plot.
+    if std::env::var_os("SONGBIND_SCALE_N").is_some() || !part("jobs") {
+        println!("plot: not redrawn (SONGBIND_SCALE_N or SONGBIND_SCALE_ONLY chose a part)");
+    } else if mode == Mode::Measure && !rows.is_empty() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scale.png");
         match plot::draw(&path, &rows) {
             Ok(()) => println!("plot: {}", path.display()),

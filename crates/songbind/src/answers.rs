@@ -160,7 +160,10 @@ mod tests {
     fn detached_headers_are_equal_and_share_no_bytes() {
         let mut headers = HeaderMap::new();
         let shared = bytes::Bytes::from_static(b"req_123");
-        headers.insert("x-request-id", HeaderValue::from_maybe_shared(shared).unwrap());
+        headers.insert(
+            "x-request-id",
+            HeaderValue::from_maybe_shared(shared).unwrap(),
+        );
         headers.append("x-custom", HeaderValue::from_static("a"));
         headers.append("x-custom", HeaderValue::from_static("b"));
         let mut secret = HeaderValue::from_static("hidden");
@@ -172,7 +175,11 @@ mod tests {
         assert!(copy["x-secret"].is_sensitive());
         for (name, value) in &headers {
             for copied in copy.get_all(name) {
-                assert_ne!(copied.as_bytes().as_ptr(), value.as_bytes().as_ptr(), "{name}");
+                assert_ne!(
+                    copied.as_bytes().as_ptr(),
+                    value.as_bytes().as_ptr(),
+                    "{name}"
+                );
             }
         }
     }

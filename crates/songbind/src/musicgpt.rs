@@ -142,11 +142,15 @@ impl MusicGpt {
             AudioInput::Url(_) => UploadAudio::None,
         };
         let answers = crate::Answers::scrubbed_by(&self.calls.redactor);
-        let created = answers
-            .scope(self.calls.run("remix", Repeatable::OnlyIfNotTaken, |_| {
-                post_remix(self.client.client(), self.client.baseurl(), &form, audio)
-            }))
-            .await?;
+        // Boxed, like Soundverse's submit: the upload and its retries make a
+        // future of about 18 KB that the caller's task would otherwise carry
+        // for the job's whole life (the scale bench, issue 12).
+        let created = Box::pin(answers.scope(self.calls.run(
+            "remix",
+            Repeatable::OnlyIfNotTaken,
+            |_| post_remix(self.client.client(), self.client.baseurl(), &form, audio),
+        )))
+        .await?;
         Ok(self.job(created).with_answers(answers))
     }
 

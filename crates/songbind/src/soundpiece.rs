@@ -150,15 +150,16 @@ impl SoundPiece {
             .unwrap_or_else(Uuid::new_v4);
         let body = request.to_wire(key)?;
         let answers = crate::Answers::scrubbed_by(&self.calls.redactor);
-        let created = answers
-            .scope(
-                self.calls
-                    .generated("create_remix_song", Repeatable::Safe, || {
-                        self.client.create_remix_song().body(body.clone()).send()
-                    }),
-            )
-            .await
-            .map_err(|e| e.after_create(ResumeWith::IdempotencyKey(key)))?;
+        // Boxed, like Soundverse's submit: the create and its retries make a
+        // future of about 24 KB that the caller's task would otherwise carry
+        // for the job's whole life (the scale bench, issue 12).
+        let created = Box::pin(answers.scope(self.calls.generated(
+            "create_remix_song",
+            Repeatable::Safe,
+            || self.client.create_remix_song().body(body.clone()).send(),
+        )))
+        .await
+        .map_err(|e| e.after_create(ResumeWith::IdempotencyKey(key)))?;
         Ok(self
             .job(created.remix_song)
             .with_idempotency_key(key)

@@ -750,22 +750,3 @@ impl crate::poll::StatusSource for StatusPolls {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A caller's task carries its largest pending future for the job's
-    /// whole life: the submit must stay small (its work is boxed).
-    #[test]
-    fn a_submit_future_is_small() {
-        let client = Soundverse::new("http://127.0.0.1:9", &crate::Secret::from("key")).unwrap();
-        let request = GenerateRequest::new("a song");
-        let submit = client.submit_generate(&request);
-        assert!(
-            std::mem::size_of_val(&submit) <= 1024,
-            "{} bytes",
-            std::mem::size_of_val(&submit)
-        );
-    }
-}

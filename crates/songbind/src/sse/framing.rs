@@ -137,7 +137,9 @@ impl EventParser {
             }
             let Some(end) = line_end(rest) else {
                 self.partial.extend_from_slice(rest);
-                self.read = self.chunk.len();
+                // Copied: let the piece go now, as above.
+                self.chunk = Bytes::new();
+                self.read = 0;
                 self.fields.check_size(self.partial.len())?;
                 return Ok(None);
             };
@@ -468,6 +470,19 @@ mod tests {
     fn a_piece_read_to_its_end_is_let_go_while_waiting() {
         // Held, it would pin the connection's read buffer.
         let piece = Bytes::copy_from_slice(b"data: a\n\n");
+        let source =
+            futures::stream::iter(vec![Ok(piece.clone())]).chain(futures::stream::pending());
+        let mut parser = EventParser::new(Box::pin(source), 100, None);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let first = Pin::new(&mut parser).poll_next(&mut cx);
+        assert!(matches!(first, Poll::Ready(Some(Ok(_)))), "{first:?}");
+        assert!(Pin::new(&mut parser).poll_next(&mut cx).is_pending());
+        assert!(piece.is_unique(), "the parser still holds the piece");
+    }
+
+    #[test]
+    fn a_piece_ending_inside_a_line_is_let_go_while_waiting() {
+        let piece = Bytes::copy_from_slice(b"data: a\n\ndata: b");
         let source =
             futures::stream::iter(vec![Ok(piece.clone())]).chain(futures::stream::pending());
         let mut parser = EventParser::new(Box::pin(source), 100, None);

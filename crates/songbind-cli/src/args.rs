@@ -210,7 +210,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "KEY", value_parser = parse_secret)]
     pub api_key: Option<Secret>,
 
-    /// Print one JSON object on stdout at the end (progress stays on stderr).
+    /// Print one JSON object on stdout at the end (progress stays on
+    /// stderr); `webhooks listen` prints one per delivery, a line each.
     #[arg(long, global = true)]
     pub json: bool,
 

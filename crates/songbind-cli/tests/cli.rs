@@ -12,6 +12,9 @@ use std::process::Stdio;
 use serde_json::{Value, json};
 use songbind_emulator::{Emulator, Fault, FaultRule, Pacing, Provider, RecordedRequest};
 
+mod support;
+use support::read_request;
+
 /// The key every run uses; it must never appear in anything printed.
 const KEY: &str = "sk_cli_test_5f1e2d3c4b";
 /// A key the emulator answers with "insufficient credits".
@@ -1483,7 +1486,7 @@ async fn output_dir_refuses_to_replace_an_existing_file_unless_forced() {
 async fn scripted_server(
     answer: fn(&str, &str) -> String,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -1492,36 +1495,12 @@ async fn scripted_server(
         while let Ok((mut socket, _)) = listener.accept().await {
             let counted = counted.clone();
             tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let head_end = loop {
-                    if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                    }
+                let Some(request) = read_request(&mut socket).await else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-                let header = |name: &str| {
-                    head.lines()
-                        .filter_map(|l| l.split_once(':'))
-                        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-                        .map(|(_, v)| v.trim().to_owned())
-                        .unwrap_or_default()
-                };
-                let length: usize = header("content-length").parse().unwrap_or(0);
-                let mut body = buffer.len() - head_end;
-                while body < length {
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => body += n,
-                    }
-                }
                 counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let line = head.lines().next().unwrap_or_default().to_owned();
-                let response = answer(&header("authorization"), &line);
+                let authorization = request.header("authorization").unwrap_or_default();
+                let response = answer(authorization, &request.request_line);
                 let _ = socket.write_all(response.as_bytes()).await;
                 let _ = socket.shutdown().await;
             });

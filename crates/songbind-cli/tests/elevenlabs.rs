@@ -13,6 +13,9 @@ use std::process::Stdio;
 use serde_json::Value;
 use songbind_emulator::{Emulator, Fault, FaultRule, Pacing, Provider, RecordedRequest};
 
+mod support;
+use support::read_request;
+
 /// The key every run uses; it must never appear in anything printed.
 const KEY: &str = "xi_cli_test_7c6b5a4d3e";
 
@@ -613,36 +616,15 @@ async fn help_shows_both_examples() {
 /// A loopback server answering every request with `response` (a whole raw
 /// HTTP answer), after reading the request.
 async fn scripted(response: String) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let response = response.clone();
             tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let head_end = loop {
-                    if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buffer[..head_end]).to_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                let mut body = buffer.len() - head_end;
-                while body < length {
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => body += n,
-                    }
+                if read_request(&mut socket).await.is_none() {
+                    return;
                 }
                 let _ = socket.write_all(response.as_bytes()).await;
                 let _ = socket.shutdown().await;

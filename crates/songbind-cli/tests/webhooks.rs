@@ -14,8 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+
+mod support;
+use support::{Received, read_request};
 
 /// A secret of the tests' own; it must never appear in anything printed.
 const SECRET: &str = "whsec_dGVzdHMtb3duLXNpZ25pbmcta2V5LTVmMWUyZDNj";
@@ -477,23 +480,6 @@ async fn musicgpt_deliveries_are_parsed_keyed_by_conversion_and_printed() {
     assert!(stopped.stdout.is_empty(), "{stopped:#?}");
 }
 
-/// What a forward target received.
-#[derive(Clone, Debug)]
-struct Received {
-    request_line: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// A loopback server that records every request and answers `status`
 /// (or, for `None`, closes the connection without answering).
 async fn forward_target(status: Option<&'static str>) -> (String, Arc<Mutex<Vec<Received>>>) {
@@ -515,43 +501,12 @@ async fn scripted_target(
             let log = Arc::clone(&log);
             let answer = Arc::clone(&answer);
             tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let head_end = loop {
-                    if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                    }
+                let Some(request) = read_request(&mut socket).await else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-                let mut lines = head.lines();
-                let request_line = lines.next().unwrap_or_default().to_owned();
-                let headers: Vec<(String, String)> = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                    .collect();
-                let length: usize = headers
-                    .iter()
-                    .find(|(n, _)| n == "content-length")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(0);
-                let mut body = buffer[head_end..].to_vec();
-                while body.len() < length {
-                    match socket.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => body.extend_from_slice(&chunk[..n]),
-                    }
-                }
                 let status = {
                     let mut log = log.lock().unwrap();
-                    log.push(Received {
-                        request_line,
-                        headers,
-                        body,
-                    });
+                    log.push(request);
                     answer(log.len() - 1)
                 };
                 if let Some(status) = status {
@@ -962,31 +917,38 @@ async fn webhook_schema_prints_each_payloads_json_schema() {
 
 // ---------------------------------------------------------------- offline, end to end
 
+/// `songbind --mock [global] soundpiece remix --prompt <prompt>
+/// --callback-url <callback>` (no download) at `pacing`.
+async fn mock_remix_calling_back(
+    callback: &str,
+    prompt: &str,
+    pacing: &str,
+    global: &[&str],
+) -> Run {
+    let mut args = vec!["--mock", "--no-download"];
+    args.extend_from_slice(global);
+    args.extend_from_slice(&[
+        "soundpiece",
+        "remix",
+        "--source-url",
+        "https://example.com/source.mp3",
+        "--lyrics",
+        "[Verse] hello",
+        "--prompt",
+        prompt,
+        "--callback-url",
+        callback,
+    ]);
+    run(&args, &[("SONGBIND_MOCK_PACING", pacing)]).await
+}
+
 #[tokio::test]
 async fn a_mock_soundpiece_remix_calls_back_a_mock_listener() {
     let mut listener = Listener::start(&["--mock"], &["--provider", "soundpiece"], &[]).await;
     listener
         .stderr_until("built-in emulator's webhook secret")
         .await;
-    let remix = run(
-        &[
-            "--mock",
-            "--no-download",
-            "--json",
-            "soundpiece",
-            "remix",
-            "--source-url",
-            "https://example.com/source.mp3",
-            "--lyrics",
-            "[Verse] hello",
-            "--prompt",
-            "rock",
-            "--callback-url",
-            &listener.url,
-        ],
-        &[("SONGBIND_MOCK_PACING", "instant")],
-    )
-    .await;
+    let remix = mock_remix_calling_back(&listener.url, "rock", "instant", &["--json"]).await;
     assert_eq!(remix.code, Some(0), "{remix:#?}");
     assert_eq!(remix.stderr, "", "{remix:#?}");
     let report: Value = serde_json::from_str(&remix.stdout).unwrap();
@@ -1002,24 +964,7 @@ async fn a_mock_soundpiece_remix_calls_back_a_mock_listener() {
     assert!(line.contains(" webhook-id msg_"), "{line}");
 
     // A job that fails is called back too, before the command exits 1.
-    let failed = run(
-        &[
-            "--mock",
-            "--no-download",
-            "soundpiece",
-            "remix",
-            "--source-url",
-            "https://example.com/source.mp3",
-            "--lyrics",
-            "[Verse] hello",
-            "--prompt",
-            "rock [fail]",
-            "--callback-url",
-            &listener.url,
-        ],
-        &[("SONGBIND_MOCK_PACING", "instant")],
-    )
-    .await;
+    let failed = mock_remix_calling_back(&listener.url, "rock [fail]", "instant", &[]).await;
     assert_eq!(failed.code, Some(1), "{failed:#?}");
     let line = listener.stdout_line().await;
     assert!(
@@ -1092,25 +1037,7 @@ async fn a_mock_run_waits_for_its_callback_retries_before_it_exits() {
         })
     })
     .await;
-    let remix = run(
-        &[
-            "--mock",
-            "--no-download",
-            "--json",
-            "soundpiece",
-            "remix",
-            "--source-url",
-            "https://example.com/source.mp3",
-            "--lyrics",
-            "[Verse] hello",
-            "--prompt",
-            "rock",
-            "--callback-url",
-            &target,
-        ],
-        &[("SONGBIND_MOCK_PACING", "0.01")],
-    )
-    .await;
+    let remix = mock_remix_calling_back(&target, "rock", "0.01", &["--json"]).await;
     assert_eq!(remix.code, Some(0), "{remix:#?}");
     assert_eq!(remix.stderr, "", "{remix:#?}");
     let got = received.lock().unwrap().clone();
@@ -1177,24 +1104,7 @@ async fn a_mock_run_waits_at_most_five_seconds_for_a_callback_that_hangs() {
         }
     });
     let started = std::time::Instant::now();
-    let remix = run(
-        &[
-            "--mock",
-            "--no-download",
-            "soundpiece",
-            "remix",
-            "--source-url",
-            "https://example.com/source.mp3",
-            "--lyrics",
-            "[Verse] hello",
-            "--prompt",
-            "rock",
-            "--callback-url",
-            &url,
-        ],
-        &[("SONGBIND_MOCK_PACING", "instant")],
-    )
-    .await;
+    let remix = mock_remix_calling_back(&url, "rock", "instant", &[]).await;
     let took = started.elapsed();
     assert_eq!(remix.code, Some(0), "{remix:#?}");
     assert_eq!(

@@ -86,7 +86,7 @@ impl Answers {
 
     /// Records `meta`; the first answer recorded is the create's.
     fn record(&self, mut meta: AnswerMeta) {
-        meta.headers = self.redactor.headers(&detached(&meta.headers));
+        self.redactor.scrub_headers(&mut meta.headers);
         let mut recorded = self.lock();
         if recorded.created.is_none() {
             recorded.created = Some(meta.clone());
@@ -147,7 +147,7 @@ pub(crate) fn record(status: u16, headers: &HeaderMap) {
     let _ = CURRENT.try_with(|answers| {
         answers.record(AnswerMeta {
             status,
-            headers: headers.clone(),
+            headers: detached(headers),
         });
     });
 }

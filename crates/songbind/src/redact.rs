@@ -103,14 +103,8 @@ impl Redactor {
         }
     }
 
-    /// `headers` with the key scrubbed from every value.
-    pub(crate) fn headers(&self, headers: &HeaderMap) -> HeaderMap {
-        let mut clean = headers.clone();
-        self.scrub_headers(&mut clean);
-        clean
-    }
-
-    fn scrub_headers(&self, headers: &mut HeaderMap) {
+    /// Scrubs the key from every value of `headers`, in place.
+    pub(crate) fn scrub_headers(&self, headers: &mut HeaderMap) {
         for value in headers.values_mut() {
             let raw = String::from_utf8_lossy(value.as_bytes());
             if let Cow::Owned(clean) = self.text(&raw) {

@@ -174,8 +174,8 @@ fn gate_schemars(attrs: &mut Vec<syn::Attribute>) {
     use syn::punctuated::Punctuated;
 
     let schemars: syn::Path = syn::parse_str(SCHEMARS_DERIVE).expect("a valid path");
-    let is_schemars =
-        |path: &syn::Path| quote::quote!(#path).to_string() == quote::quote!(#schemars).to_string();
+    let wanted = quote::quote!(#schemars).to_string();
+    let is_schemars = |path: &syn::Path| quote::quote!(#path).to_string() == wanted;
     let Some(index) = attrs.iter().position(|attr| attr.path().is_ident("derive")) else {
         return;
     };

@@ -155,7 +155,7 @@ impl Downloader {
             path: partial.display().to_string(),
             source,
         };
-        match create_new(partial).await {
+        match crate::files::create_new(partial).await {
             Ok(file) => return Ok(file),
             Err(error) if error.kind() != ErrorKind::AlreadyExists => return Err(io(error)),
             Err(_) => {}
@@ -175,44 +175,25 @@ impl Downloader {
             )));
         }
         tokio::fs::remove_file(partial).await.map_err(io)?;
-        create_new(partial).await.map_err(io)
+        crate::files::create_new(partial).await.map_err(io)
     }
 
     /// Moves the finished `partial` to `path`, replacing a file there only
-    /// with `overwrite`.
+    /// with `overwrite`, and then only a regular file ([`crate::files::place`]).
     async fn put_in_place(&self, partial: &Path, path: &Path) -> Result<()> {
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        if self.overwrite {
-            return tokio::fs::rename(partial, path).await.map_err(io);
-        }
-        match tokio::fs::hard_link(partial, path).await {
-            Ok(()) => {
-                // `path` now holds the file; the `.part` name goes.
-                let _ = tokio::fs::remove_file(partial).await;
-                Ok(())
-            }
-            Err(error) if error.kind() == ErrorKind::AlreadyExists => Err(already_exists(path)),
-            Err(_) => {
-                // No hard links here: check, then rename (see the type's
-                // documentation for the race this leaves).
-                refuse_existing(path).await?;
-                tokio::fs::rename(partial, path).await.map_err(io)
-            }
-        }
+        crate::files::place(partial, path, self.overwrite)
+            .await
+            .map_err(|source| {
+                if source.kind() == ErrorKind::AlreadyExists && !self.overwrite {
+                    already_exists(path)
+                } else {
+                    Error::Io {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                }
+            })
     }
-}
-
-/// Creates `path` for writing, failing if anything is there: `O_CREAT |
-/// O_EXCL`, which never follows a symbolic link.
-async fn create_new(path: &Path) -> std::io::Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .await
 }
 
 /// Fails if anything (even a dangling symbolic link) is at `path`.

@@ -140,6 +140,7 @@ pub mod download;
 #[cfg_attr(docsrs, doc(cfg(feature = "elevenlabs")))]
 pub mod elevenlabs;
 pub mod error;
+pub mod files;
 pub mod job;
 pub mod lyrics;
 #[cfg(feature = "elevenlabs")]

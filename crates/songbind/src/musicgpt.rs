@@ -165,6 +165,10 @@ impl MusicGpt {
     }
 
     async fn lookup(&self, by: Lookup<'_>) -> Result<types::Conversion> {
+        match by {
+            Lookup::Conversion(id) => validate::id("conversion_id", id)?,
+            Lookup::Task(id) => validate::id("task_id", id)?,
+        }
         let found = self
             .calls
             .generated("get_conversion_by_id", Repeatable::Safe, || {
@@ -185,7 +189,7 @@ impl MusicGpt {
     /// create answered (or its webhook named): its conversions are found
     /// through `/byId?task_id=`.
     pub fn resume(&self, task_id: &str) -> Result<Job> {
-        validate::not_blank("task_id", task_id)?;
+        validate::id("task_id", task_id)?;
         Ok(self.follow(task_id.to_owned(), Vec::new()))
     }
 

@@ -169,8 +169,10 @@ impl SoundPiece {
     /// Reads an operation; with `wait`, long-polls (about 20 s) until it is
     /// ready or failed.
     pub async fn get(&self, id: &str, wait: bool) -> Result<types::RemixSong> {
-        // Only an empty id is refused: an id the provider returned is never
-        // second-guessed (the spec keeps the documented format as a description).
+        // Only an empty id, `.` or `..` is refused: an id the provider
+        // returned is never second-guessed (the spec keeps the documented
+        // format as a description).
+        validate::id("id", id)?;
         let id: types::GetRemixSongId = id
             .parse()
             .map_err(|e: types::error::ConversionError| Error::validation("id", e.to_string()))?;

@@ -383,7 +383,7 @@ impl Soundverse {
     /// a submit names): its status is polled through
     /// `/status/generations/{message_id}` until it is complete or failed.
     pub fn resume(&self, message_id: &str) -> Result<Job> {
-        validate::not_blank("message_id", message_id)?;
+        validate::id("message_id", message_id)?;
         let source = StatusPolls {
             client: self.clone(),
             message_id: message_id.to_owned(),
@@ -410,7 +410,7 @@ impl Soundverse {
     /// The provider's view of a generation (`/status/generations/{id}`): an
     /// open JSON object, since Soundverse does not publish its shape.
     pub async fn status(&self, message_id: &str) -> Result<Map<String, Value>> {
-        validate::not_blank("message_id", message_id)?;
+        validate::id("message_id", message_id)?;
         let status = self
             .calls
             .generated("get_generation_status", Repeatable::Safe, || {

@@ -66,6 +66,21 @@ pub fn not_blank(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// `value` must be usable as a job id in a URL: not blank, and not `.` or
+/// `..`, which a URL normalizes away (`/status/..` would ask for
+/// `/status/`, another resource), so that a lookup always asks for the job
+/// it names.
+pub fn id(field: &str, value: &str) -> Result<()> {
+    not_blank(field, value)?;
+    if matches!(value, "." | "..") {
+        return Err(Error::validation(
+            field,
+            format!("`{value}` is not an id: a URL would resolve it to another path"),
+        ));
+    }
+    Ok(())
+}
+
 /// `value` must lie in `min..=max`.
 pub fn range(field: &str, value: i64, min: i64, max: i64) -> Result<()> {
     if value < min || value > max {

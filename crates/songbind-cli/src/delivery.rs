@@ -213,8 +213,8 @@ impl DeliveryLine {
     /// line (no newline at the end).
     pub fn render(&self, json: bool) -> String {
         if json {
-            // serde_json escapes every control character in a string.
-            serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+            // Every control character and direction override escaped.
+            crate::output::to_json(self, false).unwrap_or_else(|_| "{}".to_owned())
         } else {
             self.summary()
         }
@@ -296,8 +296,13 @@ mod tests {
         assert!(!summary.chars().any(char::is_control), "{summary:?}");
         assert!(summary.contains("op\\u{1b}[2J%201"), "{summary}");
         assert!(summary.contains("error \"bad thing \\u{7}\""), "{summary}");
+        line.status = Some("ready\u{9b}2J\u{202e}".to_owned());
         let json = line.render(true);
-        assert!(!json.chars().any(char::is_control), "{json:?}");
+        assert!(
+            !json.chars().any(crate::output::unsafe_char),
+            "{json:?}"
+        );
+        assert!(json.contains("\\u009b2J\\u202e"), "{json}");
         let value: Value = serde_json::from_str(&json).unwrap();
         for key in [
             "provider",

@@ -104,13 +104,15 @@ fn file_name(id: &str, version: u32, url: &str) -> PathBuf {
 }
 
 /// `id` made safe for a file name (`song` when empty): at most
-/// [`MAX_ID_CHARS`] characters, each outside `[A-Za-z0-9_-]` replaced.
+/// [`MAX_ID_CHARS`] characters, each outside `[A-Za-z0-9_-]` replaced by
+/// `_`, and a leading `-` too (a name a command would read as a flag).
 pub fn stem(id: &str) -> String {
     let id: String = id
         .chars()
         .take(MAX_ID_CHARS)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+        .enumerate()
+        .map(|(index, c)| {
+            if c.is_ascii_alphanumeric() || c == '_' || (c == '-' && index > 0) {
                 c
             } else {
                 '_'
@@ -159,11 +161,7 @@ impl Partial {
     /// link), for writing.
     pub async fn create(dir: &Path) -> std::io::Result<(Self, tokio::fs::File)> {
         let path = dir.join(format!(".songbind-{}.part", uuid::Uuid::new_v4()));
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await?;
+        let file = songbind::files::create_new(&path).await?;
         Ok((Self { path, armed: true }, file))
     }
 
@@ -183,33 +181,17 @@ impl Drop for Partial {
     }
 }
 
-/// Gives `partial` its final name `path`. A file already there is replaced
-/// only with `force`; without it the hard link fails (`AlreadyExists`) and
-/// `partial` stays as it is. On a file system without hard links: check,
-/// then rename.
+/// Gives `partial` its final name `path` ([`songbind::files::place`]): a
+/// file already there is replaced only with `force`, and then only a
+/// regular file (never a link); otherwise `partial` stays as it is.
 pub async fn keep(
     partial: Partial,
     path: &Path,
     force: bool,
 ) -> Result<(), (Partial, std::io::Error)> {
-    let placed = if force {
-        tokio::fs::rename(&partial.path, path).await
-    } else {
-        match tokio::fs::hard_link(&partial.path, path).await {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == ErrorKind::AlreadyExists => Err(error),
-            Err(_) => match tokio::fs::symlink_metadata(path).await {
-                Ok(_) => Err(std::io::Error::from(ErrorKind::AlreadyExists)),
-                Err(error) if error.kind() == ErrorKind::NotFound => {
-                    tokio::fs::rename(&partial.path, path).await
-                }
-                Err(error) => Err(error),
-            },
-        }
-    };
-    match placed {
-        // After a hard link the `.part` name goes (dropping removes it);
-        // after a rename it is gone already.
+    match songbind::files::place(&partial.path, path, force).await {
+        // After a hard link the `.part` name is gone (or dropping removes
+        // it); after a rename it is gone already.
         Ok(()) => Ok(()),
         Err(error) => Err((partial, error)),
     }
@@ -283,6 +265,33 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_file_name_never_starts_with_a_dash() {
+        assert_eq!(stem("-rf"), "_rf");
+        assert_eq!(stem("--"), "_-");
+        assert_eq!(
+            file_name("-rf", 1, "http://h/a.mp3"),
+            PathBuf::from("_rf-v1.mp3")
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn force_never_replaces_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let target = dir.path().join("song.wav");
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        let (partial, file) = Partial::create(dir.path()).await.unwrap();
+        drop(file);
+        let (partial, error) = keep(partial, &target, true).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        drop(partial);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

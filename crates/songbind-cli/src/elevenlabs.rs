@@ -134,13 +134,9 @@ fn refused(error: Error, from_plan: bool) -> Failure {
 fn read_plan(path: &Path) -> Result<AnyCompositionPlan, Failure> {
     let refuse =
         |reason: String| Failure::invalid("--plan-file", format!("{}: {reason}", path.display()));
-    let size = std::fs::metadata(path)
-        .map_err(|e| refuse(e.to_string()))?
-        .len();
-    if size > PLAN_FILE_LIMIT {
-        return Err(refuse(format!("larger than {PLAN_FILE_LIMIT} bytes")));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| refuse(e.to_string()))?;
+    let bytes = songbind::files::read_capped(path, PLAN_FILE_LIMIT)
+        .map_err(|e| refuse(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| refuse("not UTF-8 text".to_owned()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| refuse(format!("not JSON: {e}")))?;
     // The plan types' own errors say what is wrong; the untagged enum's
@@ -242,7 +238,7 @@ enum Finished {
 /// file, ready for `--plan-file`).
 fn print_plan(plan: &AnyCompositionPlan) -> std::io::Result<()> {
     use std::io::Write;
-    let text = serde_json::to_string_pretty(plan).map_err(std::io::Error::other)?;
+    let text = crate::output::to_json(plan, true).map_err(std::io::Error::other)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")?;
     out.flush()
@@ -415,34 +411,36 @@ async fn suggested_plan(
     let Ok(text) = text else {
         return "the suggested plan could not be written".to_owned();
     };
-    for n in 1..=100 {
-        let name = match n {
-            1 => format!("{SUGGESTED_PLAN}.json"),
-            n => format!("{SUGGESTED_PLAN}-{n}.json"),
-        };
-        let path = dir.join(name);
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true);
-        if force && n == 1 {
-            options.create(true).truncate(true);
-        } else {
-            options.create_new(true);
+    let written = async {
+        let (partial, mut file) = Partial::create(dir).await?;
+        file.write_all(&text).await?;
+        file.sync_all().await?;
+        drop(file);
+        let mut partial = partial;
+        for n in 1..=100 {
+            let path = dir.join(match n {
+                1 => format!("{SUGGESTED_PLAN}.json"),
+                n => format!("{SUGGESTED_PLAN}-{n}.json"),
+            });
+            // --force replaces only a regular `suggested-plan.json`.
+            match downloads::keep(partial, &path, force && n == 1).await {
+                Ok(()) => return Ok(Some(path)),
+                Err((kept, e)) if e.kind() == std::io::ErrorKind::AlreadyExists => partial = kept,
+                Err((_, e)) => return Err(e),
+            }
         }
-        let mut file = match options.open(&path).await {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return format!("the suggested plan could not be written ({e})"),
-        };
-        if let Err(e) = file.write_all(&text).await {
-            return format!("the suggested plan could not be written ({e})");
-        }
-        return format!(
+        Ok(None)
+    };
+    match written.await {
+        Ok(Some(path)) => format!(
             "the suggested plan was written to {0}: to use it, run the same command with \
              --plan-file {0}",
             path.display()
-        );
+        ),
+        Ok(None) => "the suggested plan could not be written (no free suggested-plan-<n>.json)"
+            .to_owned(),
+        Err(e) => format!("the suggested plan could not be written ({e})"),
     }
-    "the suggested plan could not be written (no free suggested-plan-<n>.json)".to_owned()
 }
 
 /// `text` in double quotes for a POSIX shell (`"`, `\`, `$` and backquotes

@@ -343,12 +343,7 @@ fn print(report: &impl Serialize, json: bool, summary: impl FnOnce() -> String) 
     let terminal = stdout.is_terminal();
     let mut out = stdout.lock();
     if json {
-        let text = if terminal {
-            serde_json::to_string_pretty(report)
-        } else {
-            serde_json::to_string(report)
-        }
-        .map_err(io::Error::other)?;
+        let text = to_json(report, terminal).map_err(io::Error::other)?;
         writeln!(out, "{text}")?;
     } else {
         out.write_all(summary().as_bytes())?;
@@ -356,19 +351,30 @@ fn print(report: &impl Serialize, json: bool, summary: impl FnOnce() -> String) 
     out.flush()
 }
 
-/// `text` safe to show on a terminal: every control character (C0, DEL
-/// and C1: escape sequences that set the window title or clear the screen,
-/// carriage returns that overwrite a line) is shown escaped, as `\u{1b}`.
-/// Provider text passes through here before it is printed; `--json` output
-/// needs no such care, since JSON escapes control characters itself.
+/// Whether `c` must never reach a terminal as it is: every control
+/// character (C0, DEL and C1: escape sequences that set the window title or
+/// clear the screen, carriage returns that overwrite a line) and the
+/// invisible direction marks and overrides (U+202A..U+202E, U+2066..U+2069,
+/// U+200E, U+200F, U+061C) that make a line read other than it is.
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        )
+}
+
+/// `text` safe to show on a terminal: every [`unsafe_char`] is shown
+/// escaped, as `\u{1b}`. Provider text passes through here before it is
+/// printed; `--json` output goes through [`to_json`] instead.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(
         text.chars()
             .map(|c| {
-                if c.is_control() {
+                if unsafe_char(c) {
                     c.escape_unicode().to_string()
                 } else {
                     c.to_string()
@@ -378,9 +384,57 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
+/// `value` as JSON (pretty or on one line) in which every [`unsafe_char`]
+/// is a `\uXXXX` escape: serde_json escapes only C0, so DEL, C1 and the
+/// direction overrides would reach a terminal (or a log viewer) raw.
+///
+/// The escapes are applied to the serialized text: serde_json has escaped
+/// C0 inside strings already (a raw newline is pretty-printing), and
+/// outside strings JSON is ASCII, so every other such character is inside
+/// a string, where `\uXXXX` stands for it exactly (all of them are in the
+/// Basic Multilingual Plane).
+pub fn to_json(value: &impl Serialize, pretty: bool) -> serde_json::Result<String> {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)?
+    } else {
+        serde_json::to_string(value)?
+    };
+    let escaped = |c: char| c >= ' ' && unsafe_char(c);
+    if !text.chars().any(escaped) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escaped(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c1_del_and_direction_overrides_are_escaped_in_text_and_in_json() {
+        let hostile = "a\u{9b}31mb\u{7f}c\u{202e}d\u{2066}e\u{1b}f\u{200f}";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(unsafe_char), "{shown:?}");
+        assert!(shown.contains("\\u{9b}") && shown.contains("\\u{202e}"), "{shown}");
+        for pretty in [false, true] {
+            let text = to_json(&serde_json::json!({ "id": hostile, "k\u{85}": [hostile] }), pretty)
+                .unwrap();
+            assert!(!text.chars().any(|c| c != '\n' && unsafe_char(c)), "{text:?}");
+            assert!(text.contains("\\u009b") && text.contains("\\u202e"), "{text}");
+            // Still JSON, and it reads back as the same text.
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back["id"], hostile);
+            assert_eq!(back["k\u{85}"][0], hostile);
+        }
+    }
 
     fn done() -> JobOutput {
         JobOutput {

@@ -48,6 +48,13 @@ pub const SECRET_VAR: &str = "SOUNDPIECE_WEBHOOK_SECRET";
 /// The largest body the listener reads (larger ones are answered 413).
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// Largest `--headers-file` read.
+const HEADERS_FILE_LIMIT: u64 = 256 * 1024;
+
+/// Most headers a `--headers-file` may hold (a `HeaderMap` holds at most
+/// 24,576 names, and panics past it; a delivery carries a dozen).
+pub const MAX_HEADER_LINES: usize = 1000;
+
 /// How long Ctrl-C waits for the deliveries being answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -472,7 +479,7 @@ pub fn print_schema(provider: WebhookProvider) -> Result<(), Failure> {
         WebhookProvider::SoundPiece => songbind::webhook::soundpiece::payload_schema(),
         WebhookProvider::MusicGpt => songbind::webhook::musicgpt::payload_schema(),
     };
-    let text = serde_json::to_string_pretty(&schema)
+    let text = crate::output::to_json(&schema, true)
         .map_err(|e| Failure::Runtime(format!("cannot write the schema: {e}")))?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}")
@@ -493,7 +500,7 @@ async fn verify(
     let (receiver, _) = receiver(args.provider, args.secret, global.mock, tolerance, env)?;
     let headers = match (&args.headers_file, args.provider) {
         (Some(path), _) => {
-            let text = read("--headers-file", path).await?;
+            let text = read("--headers-file", path, HEADERS_FILE_LIMIT)?;
             parse_headers(&String::from_utf8_lossy(&text))
                 .map_err(|reason| Failure::invalid("--headers-file", reason))?
         }
@@ -505,7 +512,7 @@ async fn verify(
         }
         (None, WebhookProvider::MusicGpt) => HeaderMap::new(),
     };
-    let body = read("--body-file", &args.body_file).await?;
+    let body = read("--body-file", &args.body_file, MAX_BODY_BYTES as u64)?;
     let now = match args.now {
         None => SystemTime::now(),
         Some(secs) => clock_at(secs).ok_or_else(|| Failure::invalid("--now", "is out of range"))?,
@@ -517,10 +524,10 @@ async fn verify(
         .map_err(|e| Failure::Runtime(format!("cannot write the result to stdout: {e}")))
 }
 
-/// Reads a file a flag names; a failure names the flag (exit 2).
-async fn read(flag: &str, path: &Path) -> Result<Vec<u8>, Failure> {
-    tokio::fs::read(path)
-        .await
+/// Reads a file (or pipe, or device) a flag names, up to `cap` bytes; a
+/// failure names the flag (exit 2).
+fn read(flag: &str, path: &Path, cap: u64) -> Result<Vec<u8>, Failure> {
+    songbind::files::read_capped(path, cap)
         .map_err(|e| Failure::invalid(flag, format!("{}: {e}", path.display())))
 }
 
@@ -535,10 +542,12 @@ fn clock_at(secs: i64) -> Option<SystemTime> {
 }
 
 /// Reads a headers file: `name: value` lines as `curl -D` writes them.
-/// Skipped: blank lines, `#` comments, and status or request lines
-/// (`HTTP/1.1 200 OK`, `POST /hooks HTTP/1.1`). A name given twice keeps
-/// both values. Anything else is an error naming the line.
+/// Skipped: a UTF-8 byte order mark, blank lines, `#` comments, and status
+/// or request lines (`HTTP/1.1 200 OK`, `POST /hooks HTTP/1.1`). A name
+/// given twice keeps both values. Anything else, or more than
+/// [`MAX_HEADER_LINES`] headers, is an error naming the line.
 pub fn parse_headers(text: &str) -> Result<HeaderMap, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut headers = HeaderMap::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -554,7 +563,11 @@ pub fn parse_headers(text: &str) -> Result<HeaderMap, String> {
             .map_err(|_| format!("line {number}: not a header name"))?;
         let value = HeaderValue::from_str(value.trim())
             .map_err(|_| format!("line {number}: the value of {name} is not visible ASCII"))?;
-        headers.append(name, value);
+        if headers.len() >= MAX_HEADER_LINES || headers.try_append(name, value).is_err() {
+            return Err(format!(
+                "line {number}: more than {MAX_HEADER_LINES} headers (no delivery has that many)"
+            ));
+        }
     }
     Ok(headers)
 }
@@ -628,6 +641,17 @@ mod tests {
         let error = parse_headers("webhook-id: a\njust words\n").unwrap_err();
         assert!(error.contains("line 2"), "{error}");
         assert!(parse_headers("bad name: x").is_err());
+        let bom = parse_headers("\u{feff}webhook-id: msg_1\r\n").unwrap();
+        assert_eq!(bom.get("webhook-id").unwrap(), "msg_1");
+    }
+
+    #[test]
+    fn endless_headers_files_are_refused_without_a_panic() {
+        let many: String = (0..30_000).map(|i| format!("x-{i}: v\n")).collect();
+        let error = parse_headers(&many).unwrap_err();
+        assert!(error.contains("more than 1000 headers"), "{error}");
+        let repeated = "a: b\n".repeat(30_000);
+        assert!(parse_headers(&repeated).is_err());
     }
 
     #[test]

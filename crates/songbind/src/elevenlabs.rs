@@ -34,6 +34,15 @@
 //! assert!(long.validate().is_err());
 //! ```
 //!
+//! Every answer is checked before it is called a song (see
+//! [`AudioFormat`]): a 200 whose content type and first bytes do not name
+//! the same audio format (a JSON error, an HTML page, an audio part typed
+//! `audio/json`) is [`Error::Provider`] with the provider's text, and the
+//! writer receives none of it; audio that ended early (empty, shorter than
+//! its `Content-Length`, its WAV header or, with `music_length_ms`, the
+//! length the output format's byte rate gives) is [`Error::Decode`]. Plain,
+//! detailed and job composes check alike.
+//!
 //! Composes are not idempotent (each one is billed): only 429 (e.g.
 //! `too_many_concurrent_requests`) and 503 are retried. A copyright refusal
 //! is [`Error::ContentRejected`] with the provider's [`Suggestion`]; retry
@@ -41,7 +50,8 @@
 
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
+use reqwest::header::HeaderMap;
 use serde::Serialize;
 use songbind_elevenlabs::ClientInfo;
 use songbind_elevenlabs::types;
@@ -58,6 +68,9 @@ pub use songbind_elevenlabs::types::{
 /// The spec's limits and production base URL.
 pub use songbind_elevenlabs::{DEFAULT_BASE_URL, limits};
 
+/// The audio format an answer was checked to be.
+pub use crate::audio::AudioFormat;
+use crate::audio::{Checked, Expected};
 use crate::error::{Error, ProviderName, Result, Suggestion};
 use crate::job::{Job, JobEvent, JobOutput, Output, Stage};
 use crate::retry::{Calls, Repeatable};
@@ -67,6 +80,9 @@ const PROVIDER: ProviderName = ProviderName::ElevenLabs;
 
 /// Largest JSON part of a detailed answer that is read.
 const METADATA_LIMIT: usize = 4 * 1024 * 1024;
+
+/// How much of an answer that is not what was asked for is read, to quote.
+const EXCERPT_LIMIT: usize = 4096;
 
 /// What to compose: `from_prompt` or `from_plan`, then setters.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -279,6 +295,9 @@ pub struct Composed {
     pub song_id: Option<String>,
     /// The audio's content type, as answered.
     pub content_type: Option<String>,
+    /// The audio's format, as checked from its content type and first
+    /// bytes (name files by it: never by the content type alone).
+    pub format: AudioFormat,
     /// Bytes of audio written.
     pub bytes: u64,
 }
@@ -303,12 +322,13 @@ crate::client::provider_client!(ElevenLabs, songbind_elevenlabs, PROVIDER);
 
 impl ElevenLabs {
     /// Composes a song, streaming its audio to `sink` (`progress` gets the
-    /// bytes written so far).
+    /// bytes written so far). The answer is checked first (see the module):
+    /// `sink` receives no byte of an answer that is not audio.
     pub async fn compose_to(
         &self,
         request: &ComposeRequest,
         sink: &mut (impl AsyncWrite + Unpin),
-        mut progress: impl FnMut(u64),
+        progress: impl FnMut(u64),
     ) -> Result<Composed> {
         request.validate()?;
         let body: types::ComposeRequest = validate::to_wire(request)?;
@@ -323,24 +343,34 @@ impl ElevenLabs {
                     .send()
             })
             .await?;
-        let mut composed = composed(answer.headers());
-        let mut head = Vec::with_capacity(8);
-        let audio = answer.into_inner().into_inner().inspect(|piece| {
-            if let Ok(piece) = piece {
-                let room = 8usize.saturating_sub(head.len());
-                head.extend_from_slice(&piece[..room.min(piece.len())]);
-            }
-        });
-        composed.bytes = crate::download::copy(audio, sink, &mut progress)
+        let headers = answer.headers().clone();
+        let content_type = header(&headers, "content-type");
+        let mut expected = expected(request);
+        expected.content_length = header(&headers, "content-length").and_then(|n| n.parse().ok());
+        let checked = Checked::new(
+            sink,
+            progress,
+            PROVIDER,
+            headers.clone(),
+            "the answer",
+            content_type.clone(),
+            expected,
+        );
+        let (format, bytes) = audio_to(answer.into_inner().into_inner(), checked)
             .await
             .map_err(|e| self.calls.redactor.error(e))?;
-        check_whole(&composed, &head)?;
-        Ok(composed)
+        Ok(Composed {
+            song_id: header(&headers, "song-id"),
+            content_type,
+            format,
+            bytes,
+        })
     }
 
     /// Composes a song with its metadata (`/v1/music/detailed`, a
     /// `multipart/mixed` answer): the audio streamed to `sink`, the plan,
-    /// song metadata and word timestamps returned typed.
+    /// song metadata and word timestamps returned typed. The audio part is
+    /// checked as [`ElevenLabs::compose_to`] checks an answer.
     pub async fn compose_detailed_to(
         &self,
         request: &ComposeRequest,
@@ -365,32 +395,16 @@ impl ElevenLabs {
                 http.post(&url).query(&query).json(&body)
             })
             .await?;
-        let mut audio = composed(response.headers());
-        let boundary = audio
-            .content_type
-            .as_deref()
-            .and_then(crate::multipart::boundary);
-        let boundary = boundary
-            .ok_or_else(|| Error::decode("a detailed answer", "no multipart boundary", ""))?;
-        let split = crate::multipart::split(
+        let headers = response.headers().clone();
+        read_detailed(
             response.bytes_stream(),
-            &boundary,
-            METADATA_LIMIT,
+            headers,
+            expected(request),
             sink,
             progress,
         )
         .await
-        .map_err(|e| self.calls.redactor.error(e))?;
-        let text = String::from_utf8_lossy(&split.first);
-        let metadata = serde_json::from_str(&text)
-            .map_err(|e| Error::decode("the detailed metadata", e, &text))?;
-        audio.bytes = split.written;
-        audio.content_type = split
-            .second_headers
-            .into_iter()
-            .find(|(n, _)| n == "content-type")
-            .map(|(_, v)| v);
-        Ok(Detailed { audio, metadata })
+        .map_err(|e| self.calls.redactor.error(e))
     }
 
     /// A composition plan for `prompt` in `model`'s format (costs no credits).
@@ -417,7 +431,8 @@ impl ElevenLabs {
     }
 
     /// [`ElevenLabs::compose_to`] as a [`Job`] writing the audio to `path`
-    /// (created; never replacing a file): stages `composing` then
+    /// (created; never replacing a file; removed again when the answer was
+    /// not a whole song): stages `composing` then
     /// `streaming audio`, one output whose URL is the file's `file://` URL.
     pub fn submit_compose(&self, request: ComposeRequest, path: impl Into<PathBuf>) -> Result<Job> {
         request.validate()?;
@@ -437,8 +452,17 @@ impl ElevenLabs {
                         emit(Ok(JobEvent::stage(Stage::StreamingAudio)));
                     }
                 })
-                .await?;
-            Ok(finished(&path, composed))
+                .await;
+            drop(file);
+            match composed {
+                Ok(composed) => Ok(finished(&path, composed)),
+                Err(error) => {
+                    // The file is this job's own (created exclusively): no
+                    // part of an answer that was not a whole song is left.
+                    let _ = tokio::fs::remove_file(&path).await;
+                    Err(error)
+                }
+            }
         });
         Ok(Job::new(
             PROVIDER,
@@ -464,39 +488,179 @@ fn finished(path: &Path, composed: Composed) -> Vec<JobEvent> {
     ]
 }
 
-/// An audio answer that ended cleanly but early is not a song: an empty
-/// one never is, and a WAV must hold the length its RIFF header declares.
-/// (Other formats carry no length to check.)
-fn check_whole(composed: &Composed, head: &[u8]) -> Result<()> {
-    let short = |reason: String| Err(Error::decode("ElevenLabs' audio answer", reason, ""));
-    if composed.bytes == 0 {
-        return short("it held no audio".to_owned());
+/// What `request` says about the audio to expect: the raw format and the
+/// MP3 bitrate its output format names (`auto` is the model's MP3), and the
+/// length it asks for (prompt mode: a plan's durations are not summed).
+fn expected(request: &ComposeRequest) -> Expected {
+    let format = match request.output_format.unwrap_or(OutputFormat::Auto) {
+        OutputFormat::Auto => match request.model_id {
+            MusicModelId::MusicV1 => "mp3_44100_128".to_owned(),
+            MusicModelId::MusicV2 => "mp3_48000_192".to_owned(),
+        },
+        other => other.to_string(),
+    };
+    // codec_sample-rate[_kbps]
+    let mut parts = format.split('_');
+    let codec = parts.next().unwrap_or_default();
+    let rate: Option<u64> = parts.next().and_then(|n| n.parse().ok());
+    let kbps: Option<u64> = parts.next().and_then(|n| n.parse().ok());
+    let raw = match (codec, rate) {
+        // 16-bit mono samples.
+        ("pcm", Some(rate)) => Some((AudioFormat::Pcm, rate * 2)),
+        ("ulaw", Some(rate)) => Some((AudioFormat::Ulaw, rate)),
+        ("alaw", Some(rate)) => Some((AudioFormat::Alaw, rate)),
+        _ => None,
+    };
+    Expected {
+        raw,
+        mp3_bits_per_second: kbps.filter(|_| codec == "mp3").map(|k| k * 1000),
+        length_ms: request
+            .music_length_ms
+            .filter(|_| request.plan.is_none())
+            .and_then(|ms| u64::try_from(ms).ok()),
+        content_length: None,
     }
-    if let [b'R', b'I', b'F', b'F', a, b, c, d] = *head {
-        let declared = u64::from(u32::from_le_bytes([a, b, c, d])) + 8;
-        if composed.bytes != declared {
-            return short(format!(
-                "its WAV header declares {declared} bytes, it held {}",
-                composed.bytes
-            ));
-        }
-    }
-    Ok(())
 }
 
-/// The `song-id` and content type of an answer.
-fn composed(headers: &reqwest::header::HeaderMap) -> Composed {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    Composed {
-        song_id: header("song-id"),
-        content_type: header("content-type"),
-        bytes: 0,
+/// Streams `stream` through `checked`, then checks it whole.
+async fn audio_to<S, E, W, P>(
+    mut stream: S,
+    mut checked: Checked<'_, W, P>,
+) -> Result<(AudioFormat, u64)>
+where
+    S: Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+    Error: From<E>,
+    W: AsyncWrite + Unpin,
+    P: FnMut(u64),
+{
+    while let Some(piece) = stream.next().await {
+        checked.push(&piece?).await?;
     }
+    checked.finish().await
+}
+
+/// Reads a detailed answer (`headers`, then `stream`): the metadata part
+/// (bounded, typed), then the audio part streamed to `sink` through the
+/// same checks as a plain answer; exactly two parts.
+async fn read_detailed<S, E>(
+    mut stream: S,
+    headers: HeaderMap,
+    expected: Expected,
+    sink: &mut (impl AsyncWrite + Unpin),
+    progress: impl FnMut(u64),
+) -> Result<Detailed>
+where
+    S: Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+    Error: From<E>,
+{
+    let outer = header(&headers, "content-type").unwrap_or_default();
+    if !outer
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/")
+    {
+        // Quote what came instead (a JSON error, an HTML page).
+        let mut body = Vec::new();
+        while body.len() < EXCERPT_LIMIT {
+            match stream.next().await {
+                Some(piece) => body.extend_from_slice(&piece?),
+                None => break,
+            }
+        }
+        body.truncate(EXCERPT_LIMIT);
+        let problem = format!("the detailed answer is not multipart/mixed (typed {outer:?})");
+        return Err(crate::audio::not_audio(PROVIDER, &headers, &problem, &body));
+    }
+    let boundary = crate::multipart::boundary(&outer)?;
+    let mut reader = crate::multipart::Reader::new(stream, &boundary);
+    reader.start().await?;
+    reader.headers().await?;
+    let mut first = Vec::new();
+    while let Some(piece) = reader.piece().await? {
+        if first.len() + piece.len() > METADATA_LIMIT {
+            return Err(Error::decode(
+                "the detailed metadata",
+                format!("its part is over {METADATA_LIMIT} bytes"),
+                "",
+            ));
+        }
+        first.extend_from_slice(&piece);
+    }
+    if reader.closed() {
+        return Err(Error::decode(
+            "a multipart/mixed answer",
+            "it has one part: no audio",
+            "",
+        ));
+    }
+    let text = String::from_utf8_lossy(&first);
+    let metadata: DetailedMusicResponse = serde_json::from_str(&text)
+        .map_err(|e| Error::decode("the detailed metadata", e, &text))?;
+    let content_type = reader
+        .headers()
+        .await?
+        .into_iter()
+        .find(|(n, _)| n == "content-type")
+        .map(|(_, v)| v);
+    let mut checked = Checked::new(
+        sink,
+        progress,
+        PROVIDER,
+        headers.clone(),
+        "its audio part",
+        content_type.clone(),
+        expected,
+    );
+    while let Some(piece) = reader.piece().await? {
+        checked.push(&piece).await?;
+    }
+    if !reader.closed() {
+        return Err(Error::decode(
+            "a multipart/mixed answer",
+            "it has more than two parts",
+            "",
+        ));
+    }
+    let (format, bytes) = checked.finish().await?;
+    Ok(Detailed {
+        audio: Composed {
+            song_id: header(&headers, "song-id"),
+            content_type,
+            format,
+            bytes,
+        },
+        metadata,
+    })
+}
+
+/// Not part of the API (it may change or go at any time): reads `body` as
+/// the answer to a detailed compose of `request`, typed `content_type`,
+/// exactly as [`ElevenLabs::compose_detailed_to`] does after sending; for
+/// the `multipart_reader` fuzz target.
+#[doc(hidden)]
+pub async fn fuzz_detailed_answer<S, E>(
+    request: &ComposeRequest,
+    content_type: &str,
+    body: S,
+    sink: &mut Vec<u8>,
+) -> Result<Detailed>
+where
+    S: Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+    Error: From<E>,
+{
+    let mut headers = HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(content_type)
+        .map_err(|e| Error::validation("content_type", e.to_string()))?;
+    headers.insert(reqwest::header::CONTENT_TYPE, value);
+    read_detailed(body, headers, expected(request), sink, |_| {}).await
+}
+
+/// A header's value, when it is text.
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn io(what: &str, source: std::io::Error) -> Error {

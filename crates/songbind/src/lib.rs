@@ -128,6 +128,7 @@
 pub struct ReadmeDoctests;
 
 pub mod answers;
+mod audio;
 #[cfg(any(
     feature = "soundverse",
     feature = "soundpiece",

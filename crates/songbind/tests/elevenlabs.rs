@@ -34,7 +34,8 @@ fn audio_answer(audio: &str) -> Step {
 
 #[tokio::test]
 async fn compose_streams_the_audio_and_returns_the_song_id() {
-    let audio = "ID3".repeat(10_000);
+    // At least half of 10 s at the 128 kb/s of `auto` (music_v1).
+    let audio = format!("ID3{}", "x".repeat(80_000));
     let front = Front::start("http://127.0.0.1:9", vec![audio_answer(&audio)]).await;
     let mut sink = Vec::new();
     let mut seen = 0;
@@ -109,7 +110,7 @@ async fn a_refusal_carries_the_suggestion_and_a_retry_takes_it_in_one_line() {
                 &[("content-type", "application/json")],
                 refusal,
             )),
-            audio_answer("RIFF"),
+            audio_answer("ID3"),
         ],
     )
     .await;
@@ -157,7 +158,7 @@ async fn a_compose_is_resent_only_when_not_taken() {
                 &[("content-type", "application/json")],
                 busy,
             )),
-            audio_answer("RIFF"),
+            audio_answer("ID3"),
         ],
     )
     .await;
@@ -191,7 +192,7 @@ async fn a_detailed_answer_gives_typed_metadata_and_the_audio() {
         "song_metadata": {"title": "Bright", "genres": ["pop"], "languages": ["en"]},
         "words_timestamps": [{"word": "la", "start_ms": 0.0, "end_ms": 250.0}]
     });
-    let audio = "\u{1}\u{2}RIFF audio bytes\r\n--not the boundary";
+    let audio = "ID3\u{1}\u{2} audio bytes\r\n--not the boundary";
     let body = format!(
         "--sb1\r\ncontent-type: application/json\r\n\r\n{metadata}\r\n--sb1\r\ncontent-type: audio/mpeg\r\n\
          content-disposition: attachment; filename=\"song.mp3\"\r\n\r\n{audio}\r\n--sb1--\r\n"

@@ -122,9 +122,11 @@ pub fn stem(id: &str) -> String {
     if id.is_empty() { "song".to_owned() } else { id }
 }
 
-/// The extension for an audio content type (`audio/mpeg`: `mp3`,
-/// `audio/wav` or `audio/x-wav`: `wav`, `audio/pcm`: `pcm`), or `audio`
-/// when it names none that looks like one.
+/// The extension for an audio content type, only ever a known audio one
+/// (`audio/mpeg`: `mp3`, `audio/wav` or `audio/x-wav`: `wav`, `audio/ogg`:
+/// `ogg`, `audio/opus`: `opus`, `audio/pcm`: `pcm`, `audio/basic`: `ulaw`,
+/// `audio/alaw`: `alaw`, `audio/flac`: `flac`, `audio/aac`: `aac`), else
+/// `audio`: never one that another file beside it has (`json`).
 pub fn extension_for(content_type: Option<&str>) -> String {
     let essence = content_type
         .and_then(|t| t.split(';').next())
@@ -134,17 +136,18 @@ pub fn extension_for(content_type: Option<&str>) -> String {
     let subtype = essence.strip_prefix("audio/").unwrap_or_default();
     let subtype = subtype.strip_prefix("x-").unwrap_or(subtype);
     match subtype {
-        "mpeg" | "mp3" | "mpeg3" => "mp3".to_owned(),
-        "wav" | "wave" => "wav".to_owned(),
-        "basic" => "ulaw".to_owned(),
-        other
-            if (1..=5).contains(&other.len())
-                && other.chars().all(|c| c.is_ascii_alphanumeric()) =>
-        {
-            other.to_owned()
-        }
-        _ => "audio".to_owned(),
+        "mpeg" | "mp3" | "mpeg3" | "mpeg-3" => "mp3",
+        "wav" | "wave" | "vnd.wave" => "wav",
+        "ogg" => "ogg",
+        "opus" => "opus",
+        "pcm" | "l16" => "pcm",
+        "basic" | "ulaw" | "mulaw" | "pcmu" => "ulaw",
+        "alaw" | "pcma" => "alaw",
+        "flac" => "flac",
+        "aac" => "aac",
+        _ => "audio",
     }
+    .to_owned()
 }
 
 /// A hidden file being written in the output directory, removed when

@@ -7,9 +7,11 @@
 //! then the audio is streamed to a hidden file in `--output-dir` (default:
 //! the current directory) with a byte counter, and named only once
 //! complete: `<song-id>.<ext>` (`song.<ext>` without a song-id; the
-//! extension from the content type), never replacing a file unless
-//! `--force`. With `--detailed` the metadata goes beside it as
+//! extension from the audio format the library checked), never replacing a
+//! file unless `--force`. With `--detailed` the metadata goes beside it as
 //! `<song-id>.json`. `--timeout` counts the whole request, audio included.
+//! An answer the library refuses (not audio, or audio that ended early)
+//! exits 1 naming what was wrong, and its hidden file is removed.
 //!
 //! A copyright refusal (exit 1) names what to run instead: the suggested
 //! prompt as a `--prompt`, or the suggested plan written to a file for
@@ -134,8 +136,8 @@ fn refused(error: Error, from_plan: bool) -> Failure {
 fn read_plan(path: &Path) -> Result<AnyCompositionPlan, Failure> {
     let refuse =
         |reason: String| Failure::invalid("--plan-file", format!("{}: {reason}", path.display()));
-    let bytes = songbind::files::read_capped(path, PLAN_FILE_LIMIT)
-        .map_err(|e| refuse(e.to_string()))?;
+    let bytes =
+        songbind::files::read_capped(path, PLAN_FILE_LIMIT).map_err(|e| refuse(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| refuse("not UTF-8 text".to_owned()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| refuse(format!("not JSON: {e}")))?;
@@ -289,7 +291,9 @@ async fn compose(
     drop(file);
 
     let stem = downloads::stem(audio.song_id.as_deref().unwrap_or_default());
-    let ext = downloads::extension_for(audio.content_type.as_deref());
+    // The format the library checked, never the content type as sent (an
+    // audio part typed `audio/json` would take the metadata's name).
+    let ext = downloads::extension_for(Some(audio.format.content_type()));
     let audio_path = dir.join(format!("{stem}.{ext}"));
     keep(partial, &audio_path, force, "audio").await?;
     counter.finish_with_message(audio_path.display().to_string());
@@ -437,8 +441,9 @@ async fn suggested_plan(
              --plan-file {0}",
             path.display()
         ),
-        Ok(None) => "the suggested plan could not be written (no free suggested-plan-<n>.json)"
-            .to_owned(),
+        Ok(None) => {
+            "the suggested plan could not be written (no free suggested-plan-<n>.json)".to_owned()
+        }
         Err(e) => format!("the suggested plan could not be written ({e})"),
     }
 }

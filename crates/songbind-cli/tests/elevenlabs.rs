@@ -700,3 +700,230 @@ async fn a_song_id_cannot_name_a_file_outside_the_directory() {
     assert_eq!(files_in(&out), vec![out.join("______escape.mp3")]);
     assert!(!dir.path().join("escape.mp3").exists());
 }
+
+// ------------------------------------------------------- a hostile peer
+
+/// A loopback server that answers every request with `answer` (a whole
+/// raw HTTP answer) and then, with `endless`, sends `endless` over and
+/// over until the client goes away; it counts the requests it read.
+struct Hostile {
+    url: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Hostile {
+    async fn start(answer: Vec<u8>, endless: Option<Vec<u8>>) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (answer, endless, counted) = (answer.clone(), endless.clone(), counted.clone());
+                tokio::spawn(async move {
+                    if read_request(&mut socket).await.is_none() {
+                        return;
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    if socket.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                    if let Some(endless) = endless {
+                        while socket.write_all(&endless).await.is_ok() {}
+                        return;
+                    }
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A 200 typed `content_type` with `body` and a fixed song-id.
+fn answer_200(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\nsong-id: hostile_id\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(body);
+    answer
+}
+
+/// A detailed answer's metadata part.
+const METADATA: &str = r#"{"composition_plan": {"chunks": []}, "song_metadata": {"title": "t", "genres": [], "languages": []}, "words_timestamps": null}"#;
+
+/// A detailed answer: the content type names `given` as its boundary, the
+/// body is delimited by `used`, its audio part typed `audio_type`.
+fn detailed_answer(given: &str, used: &str, audio_type: &str, audio: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{used}\r\ncontent-type: application/json\r\n\r\n{METADATA}\r\n--{used}\r\n\
+         content-type: {audio_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(audio);
+    body.extend_from_slice(format!("\r\n--{used}--\r\n").as_bytes());
+    answer_200(&format!("multipart/mixed; boundary={given}"), &body)
+}
+
+/// A WAV whose RIFF header declares `data` bytes of samples, cut after
+/// `held` bytes.
+fn short_wav(data: u32, held: usize) -> Vec<u8> {
+    let mut wav = b"RIFF".to_vec();
+    wav.extend_from_slice(&(36 + data).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.resize(36, 0);
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data.to_le_bytes());
+    wav.resize(held, 1);
+    wav
+}
+
+/// Runs `compose` (plus `extra` flags) against `server` into a fresh
+/// directory; asserts exit 1 with one line naming `says`, nothing left in
+/// the directory, and one request sent.
+async fn refused(server: &Hostile, extra: &[&str], says: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "compose",
+        "--prompt",
+        "pop",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let run = against(&server.url, &args).await;
+    let line = run.failure(1);
+    for says in says {
+        assert!(line.contains(says), "{extra:?}: {says:?} not in {line}");
+    }
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{extra:?}: {:?}",
+        files_in(dir.path())
+    );
+    assert_eq!(
+        server.requests(),
+        1,
+        "{extra:?}: a billed compose is sent once"
+    );
+}
+
+#[tokio::test]
+async fn a_200_holding_a_json_error_exits_1_with_its_message_and_leaves_no_file() {
+    let json =
+        br#"{"detail": {"status": "quota_exceeded", "message": "You have no credits left"}}"#;
+    let server = Hostile::start(answer_200("application/json", json), None).await;
+    refused(
+        &server,
+        &[],
+        &["not audio", "application/json", "You have no credits left"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_200_holding_an_html_page_exits_1_and_leaves_no_file() {
+    let html = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>";
+    for content_type in ["text/html", "audio/mpeg"] {
+        let server = Hostile::start(answer_200(content_type, html), None).await;
+        refused(&server, &[], &["not audio", "Down for maintenance"]).await;
+    }
+}
+
+#[tokio::test]
+async fn an_audio_part_typed_audio_json_is_refused_and_never_named_json() {
+    let server = Hostile::start(
+        detailed_answer("sb1", "sb1", "audio/json", br#"{"fake": "audio"}"#),
+        None,
+    )
+    .await;
+    refused(
+        &server,
+        &["--detailed", "--force"],
+        &["audio part is not audio", "audio/json"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_boundary_rfc_2046_forbids_exits_1_before_any_byte_is_written() {
+    // Read as `a` (or as nothing), these cut the audio at "\n--a".
+    let audio = b"ID3 the song\r\n--a and the rest of the song";
+    for (given, used) in [("\"\"", ""), ("\"a;b\"", "a;b")] {
+        let server = Hostile::start(detailed_answer(given, used, "audio/mpeg", audio), None).await;
+        refused(&server, &["--detailed"], &["boundary", "RFC 2046"]).await;
+    }
+}
+
+#[tokio::test]
+async fn pcm_that_ends_cleanly_but_early_exits_1_and_leaves_no_file() {
+    // The emulator's own fault: 3 of 10 one-second chunks of 16 kHz PCM.
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    emulator.inject(
+        FaultRule::new(Fault::EndStream { after_events: 3 }).provider(Provider::ElevenLabs),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = against(
+        &emulator.base_url(Provider::ElevenLabs),
+        &[
+            "compose",
+            "--prompt",
+            "pop",
+            "--music-length-ms",
+            "10000",
+            "--output-format",
+            "pcm_16000",
+            "--output-dir",
+            dir.path().to_str().unwrap(),
+        ],
+    )
+    .await;
+    let line = run.failure(1);
+    assert!(
+        line.contains("ended early") && line.contains("96000") && line.contains("320000"),
+        "{line}"
+    );
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+    assert_eq!(received(&emulator).len(), 1);
+}
+
+#[tokio::test]
+async fn detailed_checks_its_audio_as_plain_compose_does() {
+    for (audio, says) in [
+        (Vec::new(), "held no audio"),
+        (short_wav(1000, 100), "declares 1044 bytes"),
+    ] {
+        let server = Hostile::start(detailed_answer("sb1", "sb1", "audio/wav", &audio), None).await;
+        refused(&server, &["--detailed"], &[says]).await;
+        let plain = Hostile::start(answer_200("audio/wav", &audio), None).await;
+        refused(&plain, &[], &[says]).await;
+    }
+}
+
+#[tokio::test]
+async fn endless_part_headers_exit_1_without_reading_them_all() {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: multipart/mixed; boundary=sb1\r\nsong-id: hostile_id\r\n\
+         connection: close\r\n\r\n--sb1\r\ncontent-type: application/json\r\n\r\n{METADATA}\r\n--sb1\r\n"
+    );
+    let server = Hostile::start(head.into_bytes(), Some("a:b\r\n".repeat(1000).into_bytes())).await;
+    refused(
+        &server,
+        &["--detailed", "--timeout", "60"],
+        &["64 header lines"],
+    )
+    .await;
+}

@@ -58,6 +58,7 @@ mod server;
 mod soundpiece;
 mod soundverse;
 mod sse;
+pub mod stack;
 mod webhook;
 
 use std::io;
@@ -77,7 +78,20 @@ pub use record::{
     DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS, RECORDED_BODY_LIMIT,
     RecordStats, RecordedPart, RecordedRequest, WebhookDelivery,
 };
-pub use server::DEFAULT_HEADER_READ_TIMEOUT;
+pub use stack::{DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT};
+
+/// How many connections the emulator serves at once unless
+/// [`EmulatorBuilder::max_connections`] says otherwise: enough for the scale
+/// bench's 10,000 streamed jobs in flight, far above [`stack::Limits`]'s
+/// default of 512, which suits a server that is not load-tested.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// The largest request body the emulator reads: MusicGPT's `/Remix` takes
+/// uploads of up to 100 MiB and reads up to as much again of a larger one
+/// (to answer its own 413), so bodies declared larger than 200 MiB are
+/// answered 413 by the [`stack`] without being read. Every other route
+/// refuses far smaller bodies itself.
+pub const MAX_BODY_BYTES: usize = 2 * musicgpt::BODY_LIMIT;
 
 /// The secret SoundPiece callbacks are signed with unless another is chosen
 /// (`whsec_` + base64 of `songbind-emulator-webhook-secret`).
@@ -92,6 +106,8 @@ pub struct EmulatorBuilder {
     faults: Vec<FaultRule>,
     record_limits: record::RecordLimits,
     header_read_timeout: Duration,
+    body_read_timeout: Duration,
+    max_connections: usize,
     elevenlabs_concurrency: usize,
     event_log: bool,
 }
@@ -105,6 +121,8 @@ impl Default for EmulatorBuilder {
             faults: Vec::new(),
             record_limits: record::RecordLimits::default(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             elevenlabs_concurrency: DEFAULT_ELEVENLABS_CONCURRENCY,
             event_log: false,
         }
@@ -171,6 +189,23 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How long after its headers a request's body may take to arrive whole
+    /// ([`DEFAULT_BODY_READ_TIMEOUT`] by default). Past it, the request is
+    /// answered 408 and its connection closed, letting go of what was read;
+    /// the deadline is not reset by each byte received.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// How many connections are served at once ([`DEFAULT_MAX_CONNECTIONS`]
+    /// by default; at least 1). At the cap the emulator stops accepting
+    /// until a connection closes; the clients wait in the listen backlog.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
     /// How many ElevenLabs generations one key may have in flight
     /// ([`DEFAULT_ELEVENLABS_CONCURRENCY`] by default); past it a generation
     /// is refused with 429 `too_many_concurrent_requests`. A generation is in
@@ -218,12 +253,15 @@ impl EmulatorBuilder {
             state.lock(&state.faults).push(rule);
         }
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(server::serve(
-            listener,
-            Arc::clone(&state),
-            self.header_read_timeout,
-            stopped,
-        ));
+        let limits = stack::Limits {
+            header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
+            max_body_bytes: MAX_BODY_BYTES,
+            max_connections: self.max_connections,
+            // Stopping closes every connection at once (SSE streams too).
+            shutdown_grace: Duration::ZERO,
+        };
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&state), limits, stopped));
         Ok(Emulator {
             addr,
             state,

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use songbind_emulator::{
-    DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS, Emulator, Fault, FaultRule,
-    Pacing, Provider,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS,
+    Emulator, Fault, FaultRule, Pacing, Provider,
 };
 
 /// A stateful local emulator of the Soundverse, SoundPiece, MusicGPT and
@@ -74,6 +74,27 @@ struct Args {
     )]
     header_read_timeout: Duration,
 
+    /// How long after its headers a request's body may take to arrive whole
+    /// before the request is answered 408 and its connection closed, e.g.
+    /// `30s` or `500ms`.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
+    body_read_timeout: Duration,
+
+    /// Most connections served at once; at the cap, new ones wait until one
+    /// closes.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = parse_max_connections
+    )]
+    max_connections: usize,
+
     /// Record when each job event is written (every Soundverse SSE event,
     /// every SoundPiece / MusicGPT status change) and write the records to
     /// this file on Ctrl-C, one `job seq unix_nanos status progress` per
@@ -94,6 +115,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     duration
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("`{text}` is not a duration such as `10s` or `500ms`"))
+}
+
+/// A whole number of connections, at least 1.
+fn parse_max_connections(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("`{text}` is not a number of connections (at least 1)"))
 }
 
 fn parse_pacing(text: &str) -> Result<Pacing, String> {
@@ -153,6 +182,8 @@ async fn main() -> ExitCode {
         .max_recorded_requests(args.max_recorded_requests)
         .max_recorded_body_bytes(args.max_recorded_body_bytes)
         .header_read_timeout(args.header_read_timeout)
+        .body_read_timeout(args.body_read_timeout)
+        .max_connections(args.max_connections)
         .event_log(args.event_log.is_some());
     if let Some(secret) = &args.webhook_secret {
         builder = builder.webhook_secret(secret);
@@ -215,7 +246,7 @@ async fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use songbind_emulator::DEFAULT_HEADER_READ_TIMEOUT;
+    use songbind_emulator::{DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT};
 
     use super::*;
 
@@ -314,6 +345,29 @@ mod tests {
         assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
         for bad in ["0s", "10", "1.5s", "-1s", "soon"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn body_read_timeout_and_max_connections_default_to_the_library_defaults() {
+        let args = Args::try_parse_from(["songbind-emulator"]).unwrap();
+        assert_eq!(args.body_read_timeout, DEFAULT_BODY_READ_TIMEOUT);
+        assert_eq!(args.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let args = Args::try_parse_from([
+            "songbind-emulator",
+            "--body-read-timeout",
+            "200ms",
+            "--max-connections",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(args.body_read_timeout, Duration::from_millis(200));
+        assert_eq!(args.max_connections, 3);
+        for bad in [["--body-read-timeout", "0s"], ["--max-connections", "0"]] {
+            assert!(
+                Args::try_parse_from(["songbind-emulator", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

@@ -1,9 +1,9 @@
-//! The HTTP server: one port, one router per provider, and the middleware
-//! that records requests, applies faults and checks auth.
+//! The emulator's routes: one router per provider on one port, and the
+//! middleware that records requests, applies faults and checks auth. The
+//! connections are [`crate::stack`]'s.
 
-use std::io::{self, Write as _};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::Body;
@@ -13,20 +13,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinSet;
-use tower::ServiceExt;
+use tokio::sync::watch;
 
 use crate::faults::{FAULT_HEADER, Fault};
 use crate::provider::Provider;
 use crate::record::{RECORDED_BODY_LIMIT, RecordedRequest, header_map};
+use crate::stack::{self, ConnectionKill};
 use crate::{State, elevenlabs, files, musicgpt, soundpiece, soundverse};
-
-/// Closes the connection a request came in on, without a reply.
-#[derive(Clone, Debug)]
-pub(crate) struct ConnectionKill(Arc<Notify>);
 
 /// The fault chosen for this request, if any; handlers of SSE endpoints read
 /// it to shape their stream.
@@ -73,125 +66,18 @@ fn app(state: Arc<State>) -> Router {
         .with_state(state)
 }
 
-/// How long a connection may take to send a request's headers unless
-/// configured otherwise; it is also how long an idle keep-alive connection
-/// waits for its next request.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The wait after a failed `accept`, doubling from 5 ms up to 1 s while
-/// accepts keep failing, back to 5 ms after one succeeds.
-///
-/// A failed accept that is not about one connection (`EMFILE`, `ENFILE`,
-/// `ENOBUFS`, ...) fails again at once while its cause lasts: retrying
-/// without a pause spins a core until, say, a file descriptor is freed.
-#[derive(Debug)]
-pub(crate) struct AcceptBackoff {
-    next: Duration,
-}
-
-impl AcceptBackoff {
-    pub(crate) const FIRST: Duration = Duration::from_millis(5);
-    pub(crate) const MAX: Duration = Duration::from_secs(1);
-
-    pub(crate) fn new() -> Self {
-        Self { next: Self::FIRST }
-    }
-
-    /// An accept failed: how long to wait before the next one.
-    pub(crate) fn failed(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        delay
-    }
-
-    /// An accept succeeded: the next failure waits the shortest time again.
-    pub(crate) fn succeeded(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
-
-/// Errors of one connection that went away before it was accepted: the
-/// next accept is unaffected, so they are retried at once.
-fn is_connection_error(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
-}
-
-/// How often a run of failing accepts is reported on stderr at most.
-const ACCEPT_ERROR_REPORT_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Accepts connections until `stop` turns true; each connection can be cut
-/// by its handler (see [`ConnectionKill`]) and is closed if it does not send
-/// a request's headers within `header_read_timeout`. After a failed accept
-/// it waits ([`AcceptBackoff`]) and says so on stderr (at most once a minute).
+/// Serves the emulator's routes through [`stack::serve`] until `stop` turns
+/// true (or its sender is dropped); then closes every connection at once.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<State>,
-    header_read_timeout: Duration,
+    limits: stack::Limits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = app(state);
-    let mut connections = JoinSet::new();
-    let mut backoff = AcceptBackoff::new();
-    let mut reported: Option<Instant> = None;
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|stopped| *stopped) => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => {
-                backoff.succeeded();
-                stream
-            }
-            Err(error) if is_connection_error(&error) => continue,
-            Err(error) => {
-                let delay = backoff.failed();
-                if reported.is_none_or(|at| at.elapsed() >= ACCEPT_ERROR_REPORT_INTERVAL) {
-                    reported = Some(Instant::now());
-                    // Not eprintln!, which panics when stderr is closed.
-                    let _ = writeln!(
-                        io::stderr(),
-                        "songbind-emulator: cannot accept a connection ({error}); \
-                         retrying with a backoff of up to {:?}",
-                        AcceptBackoff::MAX
-                    );
-                }
-                // Connections that end meanwhile free what accept lacked.
-                while connections.try_join_next().is_some() {}
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => continue,
-                    _ = stop.wait_for(|stopped| *stopped) => break,
-                }
-            }
-        };
-        let kill = Arc::new(Notify::new());
-        let app = app.clone();
-        let kill_handle = ConnectionKill(Arc::clone(&kill));
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(kill_handle.clone());
-            app.clone().oneshot(request.map(Body::new))
-        });
-        connections.spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                // Dropping the connection closes the socket with nothing sent.
-                _ = kill.notified() => {}
-            }
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
+    let stop = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    stack::serve(listener, app(state), limits, stop).await;
 }
 
 /// Runs around every provider route: record (authenticated requests only),
@@ -302,9 +188,9 @@ async fn provider_middleware(
     parts.extensions.insert(ActiveFault(fault.clone()));
     let response = next.run(Request::from_parts(parts, body)).await;
     if fault == Some(Fault::LoseReply)
-        && let Some(ConnectionKill(kill)) = kill
+        && let Some(kill) = kill
     {
-        kill.notify_one();
+        kill.kill();
         // The connection task drops the connection; never answer.
         std::future::pending::<()>().await;
     }
@@ -325,32 +211,5 @@ async fn discard(body: Body) {
         if read > musicgpt::BODY_LIMIT {
             break;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accept_backoff_doubles_from_5_ms_to_1_s_and_resets_on_success() {
-        let mut backoff = AcceptBackoff::new();
-        let delays: Vec<u64> = (0..10)
-            .map(|_| backoff.failed().as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
-        backoff.succeeded();
-        assert_eq!(backoff.failed(), Duration::from_millis(5));
-        assert_eq!(backoff.failed(), Duration::from_millis(10));
-    }
-
-    #[test]
-    fn only_errors_of_one_connection_are_retried_at_once() {
-        assert!(is_connection_error(&io::Error::from(
-            io::ErrorKind::ConnectionAborted
-        )));
-        // EMFILE (24) and ENFILE (23) are about the process or the system.
-        assert!(!is_connection_error(&io::Error::from_raw_os_error(24)));
-        assert!(!is_connection_error(&io::Error::from_raw_os_error(23)));
     }
 }

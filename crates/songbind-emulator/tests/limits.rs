@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
 use songbind_emulator::{
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS,
-    Emulator, Pacing, Provider, RECORDED_BODY_LIMIT, RecordStats,
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_RECORDED_BODY_BYTES,
+    DEFAULT_MAX_RECORDED_REQUESTS, Emulator, Pacing, Provider, RECORDED_BODY_LIMIT, RecordStats,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -360,6 +360,86 @@ async fn a_connection_that_stops_mid_headers_is_closed_after_the_header_read_tim
         .await?;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(emulator.received().len(), 1);
+    Ok(())
+}
+
+#[test]
+fn the_default_body_read_timeout_is_30_s() {
+    assert_eq!(DEFAULT_BODY_READ_TIMEOUT, Duration::from_secs(30));
+}
+
+/// Issue 17: a create whose body stopped arriving held its connection (and
+/// what was read of the body) for as long as the client liked. Every
+/// provider's create, with and without a valid key, is now answered 408
+/// after the body read timeout (or refused at once, unread), and creates
+/// nothing.
+#[tokio::test]
+async fn a_create_whose_body_stalls_is_answered_408_after_the_body_read_timeout() -> Result<()> {
+    const TIMEOUT: Duration = Duration::from_millis(200);
+    const SAFETY_NET: Duration = Duration::from_secs(60);
+    let emulator = Emulator::builder()
+        .pacing(Pacing::instant())
+        .body_read_timeout(TIMEOUT)
+        .start()
+        .await?;
+    let mut clients = Vec::new();
+    for provider in Provider::ALL {
+        let (method, path, content_type, first_bytes) = match provider {
+            Provider::Soundverse => ("POST", "/v6/generate/song", "application/json", "{"),
+            Provider::SoundPiece => ("PUT", "/v1/create.remix_song", "application/json", "{"),
+            Provider::MusicGpt => (
+                "POST",
+                "/Remix",
+                "multipart/form-data; boundary=XyZ",
+                "--XyZ\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nro",
+            ),
+            Provider::ElevenLabs => ("POST", "/v1/music", "application/json", "{"),
+        };
+        let auth = match provider {
+            Provider::MusicGpt => "mgpt_test",
+            Provider::ElevenLabs => "xi_test",
+            _ => "Bearer sk_test",
+        };
+        for key in [Some(auth), None] {
+            let key_header = key
+                .map(|key| format!("{}: {key}\r\n", provider.info().auth.header_name()))
+                .unwrap_or_default();
+            let head = format!(
+                "{method} {}{path} HTTP/1.1\r\nHost: localhost\r\n{key_header}\
+                 Content-Type: {content_type}\r\nContent-Length: 1048576\r\n\r\n{first_bytes}",
+                provider.prefix()
+            );
+            let mut stream = TcpStream::connect(emulator.addr()).await?;
+            // The server's clock starts once it has the headers.
+            let started = Instant::now();
+            stream.write_all(head.as_bytes()).await?;
+            clients.push(async move {
+                let closed = tokio::time::timeout(SAFETY_NET, read_until_closed(&mut stream)).await;
+                (provider, key.is_some(), started.elapsed(), closed)
+            });
+        }
+    }
+    for (provider, keyed, elapsed, closed) in futures::future::join_all(clients).await {
+        let Ok(answer) = closed else {
+            bail!("{provider:?} (key: {keyed}): still open after {SAFETY_NET:?}");
+        };
+        let answer = String::from_utf8_lossy(&answer);
+        if provider == Provider::MusicGpt && !keyed {
+            // A multipart upload without a key is refused before a byte of
+            // it is read; the connection is closed after the answer.
+            assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+            continue;
+        }
+        assert!(
+            answer.starts_with("HTTP/1.1 408 "),
+            "{provider:?} (key: {keyed}): {answer}"
+        );
+        assert!(
+            elapsed >= TIMEOUT,
+            "{provider:?}: answered after {elapsed:?}"
+        );
+        assert_eq!(emulator.jobs_created(provider), 0);
+    }
     Ok(())
 }
 

@@ -178,11 +178,64 @@ def lyrics_seeds():
     )
 
 
+# ---- multipart_reader: [setup byte][cut count][2 bytes per cut][content type]\n[body]
+
+
+def multipart_input(content_type, body, setup=0, cuts=()):
+    head = bytes([setup, len(cuts)])
+    for cut in cuts:
+        head += (cut % 65536).to_bytes(2, "little")
+    return head + content_type.encode() + b"\n" + body
+
+
+def wav(data_len):
+    header = b"RIFF" + (36 + data_len).to_bytes(4, "little") + b"WAVEfmt "
+    header += (16).to_bytes(4, "little") + bytes([1, 0, 1, 0])
+    header += (8000).to_bytes(4, "little") + (16000).to_bytes(4, "little") + bytes([2, 0, 16, 0])
+    return header + b"data" + data_len.to_bytes(4, "little") + bytes(range(256))[:data_len]
+
+
+def multipart_seeds():
+    detailed = spec("elevenlabs")["paths"]["/v1/music/detailed"]["post"]["responses"]["200"]
+    example = detailed["content"]["multipart/mixed"]["examples"]["metadata_and_audio"]["value"]
+    boundary = example.split("\r\n", 1)[0][2:]
+    content_type = f"multipart/mixed; boundary={boundary}"
+    # The spec's example (MP3 by its ID3 tag; auto is MP3), whole and cut.
+    write("multipart_reader", "spec-example", multipart_input(content_type, example.encode()))
+    write(
+        "multipart_reader",
+        "spec-example-cut",
+        multipart_input(content_type, example.encode(), cuts=(1, 40, 500, 600)),
+    )
+    metadata = example.split("\r\n\r\n", 1)[1].split("\r\n--", 1)[0]
+
+    def body(audio_type, audio, newline="\r\n", boundary="b0und"):
+        return (
+            f"preamble{newline}--{boundary}{newline}Content-Type: application/json{newline}{newline}"
+            f"{metadata}{newline}--{boundary} {newline}Content-Type: {audio_type}{newline}"
+            f"Content-Disposition: attachment;{newline}\tfilename=\"s.wav\"{newline}{newline}"
+        ).encode() + audio + f"{newline}--{boundary}--{newline}".encode()
+
+    # A whole WAV with LF line ends; raw PCM asked for with pcm_16000 (setup 1).
+    write("multipart_reader", "wav-lf", multipart_input(
+        'multipart/mixed; boundary="b0und"', body("audio/wav", wav(200), "\n")))
+    write("multipart_reader", "pcm", multipart_input(
+        "multipart/mixed; boundary=b0und", body("audio/pcm", bytes(range(200))), setup=1))
+    # Hostile: a short WAV, a part typed audio/json, a bad boundary.
+    write("multipart_reader", "short-wav", multipart_input(
+        "multipart/mixed; boundary=b0und", body("audio/wav", wav(200)[:100])))
+    write("multipart_reader", "audio-json", multipart_input(
+        "multipart/mixed; boundary=b0und", body("audio/json", b'{"not": "audio"}')))
+    write("multipart_reader", "bad-boundary", multipart_input(
+        'multipart/mixed; boundary="a;b"', body("audio/mpeg", b"ID3\r\n--a x", boundary="a;b")))
+
+
 if __name__ == "__main__":
     sse_seeds()
     soundpiece_seeds()
     musicgpt_seeds()
     lyrics_seeds()
+    multipart_seeds()
     for target in sorted((FUZZ / "corpus").iterdir()):
         seeds = sorted(target.glob("seed-*"))
         print(f"{target.name}: {len(seeds)} seeds, {sum(s.stat().st_size for s in seeds)} bytes")

@@ -74,8 +74,11 @@
 //! `force_instrumental`) are ignored, the plan's durations decide; a plan's
 //! total length must be within the `music_length_ms` limit (the spec's
 //! prose: 3 s to 10 min), and a range's `end_ms` must be after its
-//! `start_ms`. The array lengths the spec gives (`maxItems`) are not
-//! checked: the generated `limits` module does not carry them.
+//! `start_ms`. Every plan list is held to the spec's `maxItems` (from the
+//! generated `limits`: 30 sections or chunks, 50 styles per list, 30
+//! lines, 10 negative ranges) before its items are looked at; a lyric
+//! line's 200 characters (not in `limits`: the generator does not walk
+//! array items) are checked by the generated `SongSectionLinesItem`.
 //! ASSUMED: the plan endpoint's `source_composition_plan` only supplies the
 //! length when `music_length_ms` is absent; its format is not checked
 //! against `model_id`.

@@ -681,6 +681,270 @@ async fn limits_follow_the_spec_file() -> Result<()> {
     Ok(())
 }
 
+/// `plan` with the list at `pointer` (which must exist) replaced by `count`
+/// items made by `item`.
+fn with_items(plan: &Value, pointer: &str, count: usize, item: impl Fn(usize) -> Value) -> Value {
+    let mut plan = plan.clone();
+    let list = plan
+        .pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("no list at {pointer}"));
+    *list = Value::Array((0..count).map(item).collect());
+    plan
+}
+
+/// Sends `plan` to `POST /v1/music` (the model its format takes); answers
+/// the status and, for a 422, the issues.
+async fn compose_plan(emulator: &Emulator, plan: &Value) -> Result<(u16, Vec<Value>)> {
+    let model = if plan.get("chunks").is_some() {
+        "music_v2"
+    } else {
+        "music_v1"
+    };
+    let response = post(
+        emulator,
+        "/v1/music",
+        &json!({ "composition_plan": plan, "model_id": model }),
+    )
+    .await?;
+    let status = response.status().as_u16();
+    if status == 422 {
+        return Ok((status, issues(response).await?));
+    }
+    // Read the audio to its end: the generation holds a slot until then.
+    response.bytes().await?;
+    Ok((status, Vec::new()))
+}
+
+/// Issue 17: plans were not held to the spec's `maxItems` (200 sections
+/// and 5,000 styles were accepted). Every list of both plan formats, at
+/// its limit read from the spec file, is accepted; one more item is a 422
+/// naming the list, with one issue however long the list.
+#[tokio::test]
+async fn every_plan_list_is_held_to_the_spec_s_max_items() -> Result<()> {
+    let emulator = Emulator::start_for_tests().await?;
+    let mut v1 = plan_v1();
+    v1["sections"][0]["source_from"] = json!({ "song_id": "stored_song", "range": { "start_ms": 0, "end_ms": 4000 }, "negative_ranges": [] });
+    let v2 = plan_v2("pop");
+    let section = |i: usize| {
+        json!({
+            "section_name": format!("Part {i}"),
+            "positive_local_styles": ["warm"],
+            "negative_local_styles": [],
+            "duration_ms": 3000,
+            "lines": [],
+        })
+    };
+    let chunk = |i: usize| json!({ "text": format!("[Verse]\nline {i}"), "duration_ms": 3000, "positive_styles": ["warm"] });
+    let style = |i: usize| json!(format!("style {i}"));
+    let range = |i: usize| json!({ "start_ms": i * 10, "end_ms": i * 10 + 5 });
+    type Item<'a> = &'a dyn Fn(usize) -> Value;
+    let cases: [(&Value, &str, &str, &str, Item); 10] = [
+        (&v1, "/sections", "MusicPrompt", "sections", &section),
+        (
+            &v1,
+            "/positive_global_styles",
+            "MusicPrompt",
+            "positive_global_styles",
+            &style,
+        ),
+        (
+            &v1,
+            "/negative_global_styles",
+            "MusicPrompt",
+            "negative_global_styles",
+            &style,
+        ),
+        (
+            &v1,
+            "/sections/0/positive_local_styles",
+            "SongSection",
+            "positive_local_styles",
+            &style,
+        ),
+        (
+            &v1,
+            "/sections/0/negative_local_styles",
+            "SongSection",
+            "negative_local_styles",
+            &style,
+        ),
+        (&v1, "/sections/0/lines", "SongSection", "lines", &style),
+        (
+            &v1,
+            "/sections/0/source_from/negative_ranges",
+            "SectionSource",
+            "negative_ranges",
+            &range,
+        ),
+        (&v2, "/chunks", "CompositionPlan", "chunks", &chunk),
+        (
+            &v2,
+            "/chunks/0/positive_styles",
+            "GenerationChunk",
+            "positive_styles",
+            &style,
+        ),
+        (
+            &v2,
+            "/chunks/0/negative_styles",
+            "GenerationChunk",
+            "negative_styles",
+            &style,
+        ),
+    ];
+    let mut accepted = 0;
+    for (base, pointer, schema, field, item) in cases {
+        let max = usize::try_from(spec_limit(schema, Some(field), "maxItems")?)?;
+        let (status, found) =
+            compose_plan(&emulator, &with_items(base, pointer, max, item)).await?;
+        ensure!(
+            status == 200,
+            "{pointer}: {max} items refused: {status} {found:?}"
+        );
+        accepted += 1;
+        let mut loc = vec![json!("body"), json!("composition_plan")];
+        loc.extend(
+            pointer
+                .split('/')
+                .skip(1)
+                .map(|part| match part.parse::<u64>() {
+                    Ok(i) => json!(i),
+                    Err(_) => json!(part),
+                }),
+        );
+        for count in [max + 1, 100 * max] {
+            let (status, found) =
+                compose_plan(&emulator, &with_items(base, pointer, count, item)).await?;
+            ensure!(status == 422, "{pointer}: {count} items: {status}");
+            assert_eq!(found.len(), 1, "{pointer}: {found:?}");
+            assert_eq!(found[0]["loc"], json!(loc), "{pointer}");
+            assert_eq!(found[0]["type"], "too_long", "{pointer}");
+            assert_eq!(
+                found[0]["msg"],
+                format!("List should have at most {max} items after validation, not {count}"),
+                "{pointer}"
+            );
+        }
+    }
+    // The plan endpoint holds its source plan to the same limits.
+    let over = with_items(&v1, "/sections", 200, section);
+    let response = post(
+        &emulator,
+        "/v1/music/plan",
+        &json!({ "prompt": PROMPT, "source_composition_plan": over }),
+    )
+    .await?;
+    let found = issues(response).await?;
+    assert_eq!(
+        found[0]["loc"],
+        json!(["body", "source_composition_plan", "sections"])
+    );
+    assert_eq!(emulator.jobs_created(Provider::ElevenLabs), accepted);
+    emulator.shutdown().await;
+    Ok(())
+}
+
+/// Issue 17: a 378 KB plan of many styles cost 9 s of CPU (each style was
+/// looked up in a list of those seen so far). Now a plan of 40,000 styles
+/// is refused at the count, and a plan of about the same size within the
+/// limits (3,100 long styles, many repeated) is accepted, its styles listed
+/// once each in the metadata, in the order first seen.
+#[tokio::test]
+async fn large_plans_are_refused_at_the_count_or_made_with_each_style_once() -> Result<()> {
+    let emulator = Emulator::start_for_tests().await?;
+    let max_styles = usize::try_from(spec_limit(
+        "MusicPrompt",
+        Some("positive_global_styles"),
+        "maxItems",
+    )?)?;
+    let max_sections = usize::try_from(spec_limit("MusicPrompt", Some("sections"), "maxItems")?)?;
+    let max_local = usize::try_from(spec_limit(
+        "SongSection",
+        Some("positive_local_styles"),
+        "maxItems",
+    )?)?;
+
+    let many = with_items(&plan_v1(), "/positive_global_styles", 40_000, |i| {
+        json!(format!("st{i:05}"))
+    });
+    ensure!(many.to_string().len() > 378_000);
+    let (status, found) = compose_plan(&emulator, &many).await?;
+    assert_eq!(status, 422);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0]["loc"],
+        json!(["body", "composition_plan", "positive_global_styles"])
+    );
+
+    // Long styles: global ones, and in each section half repeat global
+    // ones and half are its own.
+    let long = |kind: &str, i: usize| format!("{kind} {i:04} {}", "x".repeat(110));
+    let sections: Vec<Value> = (0..max_sections)
+        .map(|s| {
+            let positive: Vec<String> = (0..max_local)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        long("global", i)
+                    } else {
+                        long("local", s * max_local + i)
+                    }
+                })
+                .collect();
+            let negative: Vec<String> = (0..max_local).map(|i| long("avoid", i)).collect();
+            json!({
+                "section_name": format!("Part {s}"),
+                "positive_local_styles": positive,
+                "negative_local_styles": negative,
+                "duration_ms": 3000,
+                "lines": [],
+            })
+        })
+        .collect();
+    let global: Vec<String> = (0..max_styles).map(|i| long("global", i)).collect();
+    let negative: Vec<String> = (0..max_styles).map(|i| long("avoid", i)).collect();
+    let plan = json!({
+        "positive_global_styles": global,
+        "negative_global_styles": negative,
+        "sections": sections,
+    });
+    let size = plan.to_string().len();
+    ensure!((370_000..400_000).contains(&size), "{size} bytes");
+    let response = post(
+        &emulator,
+        "/v1/music/detailed",
+        &json!({ "composition_plan": plan, "model_id": "music_v1" }),
+    )
+    .await?;
+    assert_eq!(response.status(), 200);
+    let boundary = header(&response, "content-type")
+        .and_then(|t| {
+            t.strip_prefix("multipart/mixed; boundary=")
+                .map(str::to_owned)
+        })
+        .context("a boundary")?;
+    let parts = multipart_parts(&response.bytes().await?, &boundary)?;
+    let detailed: DetailedMusicResponse = serde_json::from_slice(&parts[0].1)?;
+    let mut expected: Vec<String> = (0..max_styles).map(|i| long("global", i)).collect();
+    for s in 0..max_sections {
+        for i in (1..max_local).step_by(2) {
+            expected.push(long("local", s * max_local + i));
+        }
+    }
+    assert_eq!(
+        detailed.song_metadata.description.as_deref(),
+        Some(
+            format!(
+                "A song made from a composition plan: {}.",
+                expected.join(", ")
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(detailed.song_metadata.genres, expected[..2]);
+    emulator.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_prompt_naming_an_artist_is_refused_with_a_prompt_to_retry_with() -> Result<()> {
     let emulator = Emulator::start_for_tests().await?;

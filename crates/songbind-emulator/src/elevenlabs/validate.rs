@@ -387,7 +387,15 @@ fn model_id(value: &str) -> MusicModelId {
 }
 
 /// Checks a plan's shape and limits; answers its format when it has one.
+///
+/// Every list's length is checked against the spec's `maxItems` (from the
+/// generated `limits`) before any of its items is looked at, so a plan
+/// with thousands of sections or styles costs one count, not a walk.
 fn plan_kind(value: &Value, at: &[Value], issues: &mut Vec<Issue>) -> Option<PlanKind> {
+    use limits::{
+        COMPOSITION_PLAN_CHUNKS, MUSIC_PROMPT_NEGATIVE_GLOBAL_STYLES,
+        MUSIC_PROMPT_POSITIVE_GLOBAL_STYLES, MUSIC_PROMPT_SECTIONS,
+    };
     let Some(plan) = value.as_object() else {
         issues.push(Issue::new(
             at,
@@ -397,7 +405,8 @@ fn plan_kind(value: &Value, at: &[Value], issues: &mut Vec<Issue>) -> Option<Pla
         return None;
     };
     if plan.contains_key("chunks") {
-        for (i, chunk) in list(plan, "chunks", true, at, issues).iter().enumerate() {
+        let chunks = items(plan, &COMPOSITION_PLAN_CHUNKS, true, at, issues);
+        for (i, chunk) in chunks.iter().enumerate() {
             chunk_shape(chunk, &index(at, "chunks", i), issues);
         }
         return Some(PlanKind::V2);
@@ -410,9 +419,10 @@ fn plan_kind(value: &Value, at: &[Value], issues: &mut Vec<Issue>) -> Option<Pla
     .iter()
     .any(|key| plan.contains_key(*key))
     {
-        styles(plan, "positive_global_styles", true, at, issues);
-        styles(plan, "negative_global_styles", true, at, issues);
-        for (i, section) in list(plan, "sections", true, at, issues).iter().enumerate() {
+        let sections = items(plan, &MUSIC_PROMPT_SECTIONS, true, at, issues);
+        styles(plan, &MUSIC_PROMPT_POSITIVE_GLOBAL_STYLES, true, at, issues);
+        styles(plan, &MUSIC_PROMPT_NEGATIVE_GLOBAL_STYLES, true, at, issues);
+        for (i, section) in sections.iter().enumerate() {
             section_shape(section, &index(at, "sections", i), issues);
         }
         return Some(PlanKind::V1);
@@ -427,7 +437,11 @@ fn plan_kind(value: &Value, at: &[Value], issues: &mut Vec<Issue>) -> Option<Pla
 }
 
 fn section_shape(value: &Value, at: &[Value], issues: &mut Vec<Issue>) {
-    use limits::{SECTION_SOURCE_SONG_ID, SONG_SECTION_DURATION_MS, SONG_SECTION_SECTION_NAME};
+    use limits::{
+        SECTION_SOURCE_NEGATIVE_RANGES, SECTION_SOURCE_SONG_ID, SONG_SECTION_DURATION_MS,
+        SONG_SECTION_LINES, SONG_SECTION_NEGATIVE_LOCAL_STYLES, SONG_SECTION_POSITIVE_LOCAL_STYLES,
+        SONG_SECTION_SECTION_NAME,
+    };
     let Some(section) = value.as_object() else {
         issues.push(Issue::new(
             at,
@@ -438,14 +452,28 @@ fn section_shape(value: &Value, at: &[Value], issues: &mut Vec<Issue>) {
     };
     required(section, "section_name", at, issues);
     text(section, &SONG_SECTION_SECTION_NAME, at, issues);
-    styles(section, "positive_local_styles", true, at, issues);
-    styles(section, "negative_local_styles", true, at, issues);
+    styles(
+        section,
+        &SONG_SECTION_POSITIVE_LOCAL_STYLES,
+        true,
+        at,
+        issues,
+    );
+    styles(
+        section,
+        &SONG_SECTION_NEGATIVE_LOCAL_STYLES,
+        true,
+        at,
+        issues,
+    );
     required(section, "duration_ms", at, issues);
     integer(section, &SONG_SECTION_DURATION_MS, at, issues);
-    let lines = list(section, "lines", true, at, issues);
+    let lines = items(section, &SONG_SECTION_LINES, true, at, issues);
     for (i, line) in lines.iter().enumerate() {
         let here = index(at, "lines", i);
         match line.as_str() {
+            // Each line's `maxLength` is not in `limits` (the generator
+            // does not walk array items); the generated item type has it.
             Some(line) => {
                 if let Err(error) = line.parse::<SongSectionLinesItem>() {
                     issues.push(Issue::new(
@@ -478,9 +506,15 @@ fn section_shape(value: &Value, at: &[Value], issues: &mut Vec<Issue>) {
         if let Some(range) = present(source, "range") {
             time_range(range, &loc(&here, "range"), issues);
         }
-        for (i, range) in list(source, "negative_ranges", false, &here, issues)
-            .iter()
-            .enumerate()
+        for (i, range) in items(
+            source,
+            &SECTION_SOURCE_NEGATIVE_RANGES,
+            false,
+            &here,
+            issues,
+        )
+        .iter()
+        .enumerate()
         {
             time_range(range, &index(&here, "negative_ranges", i), issues);
         }
@@ -490,7 +524,8 @@ fn section_shape(value: &Value, at: &[Value], issues: &mut Vec<Issue>) {
 fn chunk_shape(value: &Value, at: &[Value], issues: &mut Vec<Issue>) {
     use limits::{
         GENERATION_CHUNK_CONDITION_STRENGTH, GENERATION_CHUNK_CONTEXT_ADHERENCE,
-        GENERATION_CHUNK_DURATION_MS, GENERATION_CHUNK_TEXT,
+        GENERATION_CHUNK_DURATION_MS, GENERATION_CHUNK_NEGATIVE_STYLES,
+        GENERATION_CHUNK_POSITIVE_STYLES, GENERATION_CHUNK_TEXT,
     };
     let Some(chunk) = value.as_object() else {
         issues.push(Issue::new(
@@ -504,8 +539,8 @@ fn chunk_shape(value: &Value, at: &[Value], issues: &mut Vec<Issue>) {
         text(chunk, &GENERATION_CHUNK_TEXT, at, issues);
         required(chunk, "duration_ms", at, issues);
         integer(chunk, &GENERATION_CHUNK_DURATION_MS, at, issues);
-        styles(chunk, "positive_styles", true, at, issues);
-        styles(chunk, "negative_styles", false, at, issues);
+        styles(chunk, &GENERATION_CHUNK_POSITIVE_STYLES, true, at, issues);
+        styles(chunk, &GENERATION_CHUNK_NEGATIVE_STYLES, false, at, issues);
         choice(chunk, &GENERATION_CHUNK_CONTEXT_ADHERENCE, at, issues);
         choice(chunk, &GENERATION_CHUNK_CONDITION_STRENGTH, at, issues);
         if let Some(reference) = present(chunk, "conditioning_ref") {
@@ -783,18 +818,59 @@ fn list<'a>(
     }
 }
 
-/// A list of style strings.
+/// A list field checked against an item-count `limit` before its items are
+/// looked at: empty when absent, not a list, or outside the limit (issues
+/// say why), so that the caller walks at most the limit's items.
+fn items<'a>(
+    object: &'a Map<String, Value>,
+    limit: &Limit,
+    needed: bool,
+    at: &[Value],
+    issues: &mut Vec<Issue>,
+) -> &'a [Value] {
+    let found = list(object, limit.field, needed, at, issues);
+    let count = found.len();
+    let Rule::Items { min, max } = limit.rule else {
+        return found;
+    };
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if let Some(max) = max.filter(|max| count > *max) {
+        issues.push(Issue::new(
+            &loc(at, limit.field),
+            format!(
+                "List should have at most {max} item{} after validation, not {count}",
+                plural(max)
+            ),
+            "too_long",
+        ));
+        return &[];
+    }
+    if let Some(min) = min.filter(|min| count < *min) {
+        issues.push(Issue::new(
+            &loc(at, limit.field),
+            format!(
+                "List should have at least {min} item{} after validation, not {count}",
+                plural(min)
+            ),
+            "too_short",
+        ));
+        return &[];
+    }
+    found
+}
+
+/// A list of style strings, within its item-count `limit`.
 fn styles(
     object: &Map<String, Value>,
-    name: &str,
+    limit: &Limit,
     needed: bool,
     at: &[Value],
     issues: &mut Vec<Issue>,
 ) {
-    for (i, style) in list(object, name, needed, at, issues).iter().enumerate() {
+    for (i, style) in items(object, limit, needed, at, issues).iter().enumerate() {
         if !style.is_string() {
             issues.push(Issue::new(
-                &index(at, name, i),
+                &index(at, limit.field, i),
                 "Input should be a valid string",
                 "string_type",
             ));
@@ -871,6 +947,41 @@ mod tests {
                 json!("duration_ms")
             ]
         );
+    }
+
+    #[test]
+    fn a_list_over_its_max_items_is_one_issue_and_its_items_are_not_walked() {
+        let max = limits::MUSIC_PROMPT_POSITIVE_GLOBAL_STYLES
+            .max()
+            .and_then(|max| usize::try_from(max).ok())
+            .unwrap();
+        // Not one of these would pass as a style: walked, they would be
+        // 5,000 issues.
+        let found = issues(
+            Endpoint::Compose,
+            json!({ "composition_plan": {
+                "positive_global_styles": vec![1; 5000],
+                "negative_global_styles": [],
+                "sections": [],
+            } }),
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, "too_long");
+        assert_eq!(
+            found[0].msg,
+            format!("List should have at most {max} items after validation, not 5000")
+        );
+        // Within the limit, each item is still checked.
+        let found = issues(
+            Endpoint::Compose,
+            json!({ "composition_plan": {
+                "positive_global_styles": vec![1; max],
+                "negative_global_styles": [],
+                "sections": [],
+            } }),
+        );
+        assert_eq!(found.len(), max);
+        assert!(found.iter().all(|issue| issue.kind == "string_type"));
     }
 
     #[test]

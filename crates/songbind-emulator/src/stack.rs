@@ -87,10 +87,10 @@ const LONGEST_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// What one peer may take from a server [`serve`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// How long a connection may take to send a request's headers (counted
-    /// from its first byte, or from the end of the previous answer on a
-    /// keep-alive connection, so it is also how long an idle connection is
-    /// kept). A request being answered (a long-poll, an SSE stream) is never
+    /// How long a connection may take to send a request's headers, counted
+    /// from when it is accepted (or, on a keep-alive connection, from the
+    /// end of the previous answer: so it is also how long an idle
+    /// connection is kept), not reset by each byte. A request being answered (a long-poll, an SSE stream) is never
     /// cut by it. Longer than a year counts as a year.
     pub header_read_timeout: Duration,
     /// How long after its headers a request's body must have arrived whole.

@@ -84,7 +84,7 @@ pub use stack::{DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT};
 /// [`EmulatorBuilder::max_connections`] says otherwise: enough for the scale
 /// bench's 10,000 streamed jobs in flight, far above [`stack::Limits`]'s
 /// default of 512, which suits a server that is not load-tested.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+pub const DEFAULT_EMULATOR_MAX_CONNECTIONS: usize = 16_384;
 
 /// The largest request body the emulator reads: MusicGPT's `/Remix` takes
 /// uploads of up to 100 MiB and reads up to as much again of a larger one
@@ -122,7 +122,7 @@ impl Default for EmulatorBuilder {
             record_limits: record::RecordLimits::default(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections: DEFAULT_EMULATOR_MAX_CONNECTIONS,
             elevenlabs_concurrency: DEFAULT_ELEVENLABS_CONCURRENCY,
             event_log: false,
         }
@@ -198,7 +198,7 @@ impl EmulatorBuilder {
         self
     }
 
-    /// How many connections are served at once ([`DEFAULT_MAX_CONNECTIONS`]
+    /// How many connections are served at once ([`DEFAULT_EMULATOR_MAX_CONNECTIONS`]
     /// by default; at least 1). At the cap the emulator stops accepting
     /// until a connection closes; the clients wait in the listen backlog.
     pub fn max_connections(mut self, max: usize) -> Self {

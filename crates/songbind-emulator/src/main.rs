@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use songbind_emulator::{
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RECORDED_BODY_BYTES, DEFAULT_MAX_RECORDED_REQUESTS,
-    Emulator, Fault, FaultRule, Pacing, Provider,
+    DEFAULT_EMULATOR_MAX_CONNECTIONS, DEFAULT_MAX_RECORDED_BODY_BYTES,
+    DEFAULT_MAX_RECORDED_REQUESTS, Emulator, Fault, FaultRule, Pacing, Provider,
 };
 
 /// A stateful local emulator of the Soundverse, SoundPiece, MusicGPT and
@@ -90,7 +90,7 @@ struct Args {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        default_value_t = DEFAULT_EMULATOR_MAX_CONNECTIONS,
         value_parser = parse_max_connections
     )]
     max_connections: usize,
@@ -352,7 +352,7 @@ mod tests {
     fn body_read_timeout_and_max_connections_default_to_the_library_defaults() {
         let args = Args::try_parse_from(["songbind-emulator"]).unwrap();
         assert_eq!(args.body_read_timeout, DEFAULT_BODY_READ_TIMEOUT);
-        assert_eq!(args.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(args.max_connections, DEFAULT_EMULATOR_MAX_CONNECTIONS);
         let args = Args::try_parse_from([
             "songbind-emulator",
             "--body-read-timeout",

@@ -400,13 +400,89 @@ pub async fn with_headers<F: std::future::Future>(headers: HeaderMap, work: F) -
     EXTRA_HEADERS.scope(headers, work).await
 }
 
+tokio::task_local! {
+    static ANSWER_LIMIT: u64;
+}
+
+/// The largest successful answer [`execute`] lets a caller read unless
+/// [`with_answer_limit`] says otherwise: 16 MiB, hundreds of times the
+/// largest documented answer. An event stream or audio is not capped here
+/// (each has its own bound where it is read).
+pub const DEFAULT_ANSWER_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Runs `work` with every successful answer [`execute`] returns meanwhile
+/// capped at `limit` bytes instead of [`DEFAULT_ANSWER_LIMIT`].
+pub async fn with_answer_limit<F: std::future::Future>(limit: u64, work: F) -> F::Output {
+    ANSWER_LIMIT.scope(limit, work).await
+}
+
+/// The cap in force for this task: [`with_answer_limit`]'s, else
+/// [`DEFAULT_ANSWER_LIMIT`].
+pub fn answer_limit() -> u64 {
+    ANSWER_LIMIT
+        .try_with(|limit| *limit)
+        .unwrap_or(DEFAULT_ANSWER_LIMIT)
+}
+
+/// Whether reading an answer failed because it was larger than its cap
+/// (see [`execute`]), rather than because the connection failed.
+pub fn is_answer_too_large(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// Whether a successful answer with this content type is read whole by the
+/// generated client (JSON, text, anything unnamed), so that [`execute`]
+/// caps it; an event stream, audio or a multipart answer is read piece by
+/// piece by its own reader, which bounds what it holds.
+fn read_whole(headers: &HeaderMap) -> bool {
+    let essence = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    !(essence == "text/event-stream"
+        || essence == "application/octet-stream"
+        || essence.starts_with("audio/")
+        || essence.starts_with("multipart/"))
+}
+
+/// `response` with its body cut off past `limit` bytes: reading further
+/// fails with an error [`is_answer_too_large`] recognises.
+fn capped(response: reqwest::Response, limit: u64) -> reqwest::Response {
+    use reqwest::ResponseBuilderExt as _;
+    let url = response.url().clone();
+    let response: http::Response<reqwest::Body> = response.into();
+    let (mut parts, body) = response.into_parts();
+    // The URL travels as an extension only `ResponseBuilderExt` can set.
+    if let Ok(with_url) = http::Response::builder().url(url).body(()) {
+        parts.extensions.extend(with_url.into_parts().0.extensions);
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let body = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
+    reqwest::Response::from(http::Response::from_parts(parts, body))
+}
+
 /// Largest error body [`execute`] reads; the rest of a longer one is dropped.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// Sends `request` with `client`, the way every generated client's
 /// `ClientHooks::exec` does.
 ///
-/// Successful answers pass through untouched (an SSE stream stays a stream).
+/// Successful answers pass through as streams (an SSE stream stays a
+/// stream), but one that the generated client reads whole (JSON, text: see
+/// `read_whole`) is capped at [`DEFAULT_ANSWER_LIMIT`] bytes (or
+/// [`with_answer_limit`]'s): past it, reading fails and
+/// [`is_answer_too_large`] says why, so that a huge answer cannot exhaust
+/// memory.
 /// An error answer (4xx, 5xx) is read up to [`ERROR_BODY_LIMIT`] bytes, so
 /// that a huge error page cannot exhaust memory. If that body does not decode
 /// as the provider's documented error body `E` (a proxy's HTML 502, a
@@ -427,7 +503,10 @@ pub async fn execute<E: serde::de::DeserializeOwned>(
     let mut response = client.execute(request).await?;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
-        return Ok(response);
+        if !read_whole(response.headers()) {
+            return Ok(response);
+        }
+        return Ok(capped(response, answer_limit()));
     }
     let mut body = Vec::new();
     let mut complete = true;
@@ -661,5 +740,69 @@ mod execute_tests {
         assert_eq!(response.status(), 500);
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["detail"].as_str().unwrap().len(), ERROR_BODY_LIMIT);
+    }
+
+    /// Answers one request with a 200 of `content_type` whose chunked body
+    /// never ends (1 MiB pieces until the client hangs up); returns the URL
+    /// and how many bytes were sent.
+    async fn endless(
+        content_type: &'static str,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = sent.clone();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let piece = vec![b' '; 1 << 20];
+            loop {
+                let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), &piece, b"\r\n"].concat();
+                if socket.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                counted.fetch_add(piece.len() as u64, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        (url, sent)
+    }
+
+    #[tokio::test]
+    async fn a_successful_answer_read_whole_is_capped_and_the_cap_can_be_raised() {
+        let client = reqwest::Client::new();
+        for (limit, expected_cap) in [(None, DEFAULT_ANSWER_LIMIT), (Some(3 << 20), 3 << 20)] {
+            let (url, sent) = endless("application/json").await;
+            let request = client.get(url).build().unwrap();
+            let read = async {
+                let response = execute::<Body>(&client, request).await.unwrap();
+                assert_eq!(response.status(), 200);
+                response.bytes().await
+            };
+            let error = match limit {
+                Some(limit) => with_answer_limit(limit, read).await,
+                None => read.await,
+            }
+            .unwrap_err();
+            assert!(is_answer_too_large(&error), "{error:?}");
+            let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(
+                sent < expected_cap + (8 << 20),
+                "read on: {sent} bytes sent"
+            );
+        }
+        // A stream is never capped here: its reader bounds its events.
+        let (url, _) = endless("text/event-stream").await;
+        let mut response = execute::<Body>(&client, client.get(url).build().unwrap())
+            .await
+            .unwrap();
+        let mut read = 0u64;
+        while read <= DEFAULT_ANSWER_LIMIT {
+            read += response.chunk().await.unwrap().unwrap().len() as u64;
+        }
     }
 }

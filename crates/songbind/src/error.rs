@@ -269,6 +269,16 @@ pub enum Error {
         /// The limit that was exceeded, in bytes.
         limit: usize,
     },
+    /// A successful answer was larger than the cap on answers read whole
+    /// (16 MiB unless [`crate::RequestOptions::answer_limit`] says
+    /// otherwise); reading stopped there instead of buffering without bound.
+    #[error("{provider} answered more than {limit} bytes, the cap on an answer read whole")]
+    AnswerTooLarge {
+        /// Which provider.
+        provider: ProviderName,
+        /// The cap, in bytes.
+        limit: u64,
+    },
     /// Waiting took longer than the caller allowed.
     #[error("timed out after {after:?} waiting for {waiting_for}")]
     Timeout {
@@ -750,6 +760,12 @@ pub(crate) async fn from_generated<E: serde::Serialize>(
                 )
             } else {
                 Error::from_response(provider, status, &headers, &body)
+            }
+        }
+        Generated::ResponseBodyError(e) if songbind_transport::is_answer_too_large(&e) => {
+            Error::AnswerTooLarge {
+                provider,
+                limit: songbind_transport::answer_limit(),
             }
         }
         Generated::CommunicationError(e)

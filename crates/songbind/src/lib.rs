@@ -174,7 +174,7 @@ pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith, Sug
 pub use job::{Job, JobEvent, JobOutput, Output, Stage, WaitOptions};
 pub use retry::{Repeatable, RequestOptions, RetryPolicy};
 pub use secret::Secret;
-pub use songbind_transport::{BuildError, HttpOptions};
+pub use songbind_transport::{BuildError, DEFAULT_ANSWER_LIMIT, HttpOptions};
 
 /// The `schemars` this crate derives with, so that `schema_for!` and the
 /// [`schemars::JsonSchema`] bound match the generated types' version.

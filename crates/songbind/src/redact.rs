@@ -198,6 +198,7 @@ impl Redactor {
             }
             Error::Io { path, .. } => self.scrub(path),
             Error::EventTooLarge { .. }
+            | Error::AnswerTooLarge { .. }
             | Error::Transport(_)
             | Error::Webhook(_)
             | Error::Config(_) => {}

@@ -179,6 +179,11 @@ pub struct RequestOptions {
     pub retry: Option<RetryPolicy>,
     /// SoundPiece: the idempotency key of a create whose request names none.
     pub idempotency_key: Option<uuid::Uuid>,
+    /// The largest successful answer read whole (JSON), in bytes, instead of
+    /// [`songbind_transport::DEFAULT_ANSWER_LIMIT`] (16 MiB); past it the
+    /// call fails with [`Error::AnswerTooLarge`]. Streams and audio have
+    /// their own bounds.
+    pub answer_limit: Option<u64>,
 }
 
 impl RequestOptions {
@@ -217,6 +222,13 @@ impl RequestOptions {
     /// Sets SoundPiece's idempotency key for a create whose request names none.
     pub fn idempotency_key(mut self, key: uuid::Uuid) -> Self {
         self.idempotency_key = Some(key);
+        self
+    }
+
+    /// Sets the largest successful answer read whole, in bytes (see
+    /// [`RequestOptions::answer_limit`](struct.RequestOptions.html#structfield.answer_limit)).
+    pub fn answer_limit(mut self, bytes: u64) -> Self {
+        self.answer_limit = Some(bytes);
         self
     }
 }
@@ -267,10 +279,15 @@ impl Calls {
         );
         let started = std::time::Instant::now();
         let policy = self.options.retry.as_ref().unwrap_or(&self.policy);
+        let limit = self
+            .options
+            .answer_limit
+            .unwrap_or(songbind_transport::DEFAULT_ANSWER_LIMIT);
         let call = songbind_transport::with_headers(
             self.options.headers.clone(),
-            policy.run(repeatable, attempt),
+            songbind_transport::with_answer_limit(limit, policy.run(repeatable, attempt)),
         );
+
         let call = async {
             match self.options.timeout {
                 Some(after) => tokio::time::timeout(after, call).await.unwrap_or_else(|_| {

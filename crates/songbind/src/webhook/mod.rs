@@ -18,7 +18,6 @@
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, truncate_raw};
@@ -173,19 +172,32 @@ impl From<WebhookError> for Error {
 #[derive(Clone, Debug)]
 pub struct SeenWebhookIds {
     capacity: usize,
-    order: VecDeque<Arc<str>>,
-    ids: HashSet<Arc<str>>,
+    order: VecDeque<Digest>,
+    ids: HashSet<Digest>,
+}
+
+/// What is remembered of an id: its SHA-256, so that each id costs the
+/// same few bytes however long the sender made it.
+type Digest = [u8; 32];
+
+/// The [`Digest`] of `id`.
+fn digest(id: &str) -> Digest {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(id.as_bytes()).into()
 }
 
 impl Default for SeenWebhookIds {
-    /// Room for 10 000 ids (about a megabyte with ids of 40-odd bytes).
+    /// Room for 10 000 ids: about a megabyte, whatever their length (each
+    /// is kept as a 32-byte digest).
     fn default() -> Self {
         Self::new(10_000)
     }
 }
 
 impl SeenWebhookIds {
-    /// Remembers up to `capacity` ids (at least one).
+    /// Remembers up to `capacity` ids (at least one). Each is kept as a
+    /// 32-byte SHA-256 digest, so the memory used is bounded by
+    /// `capacity` alone, not by the ids' length.
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
@@ -198,7 +210,8 @@ impl SeenWebhookIds {
     /// `true` the first time `id` is seen (process the delivery), `false`
     /// for a redelivery still remembered (answer 2xx and drop it).
     pub fn first_time(&mut self, id: &str) -> bool {
-        if self.ids.contains(id) {
+        let id = digest(id);
+        if self.ids.contains(&id) {
             return false;
         }
         while self.order.len() >= self.capacity {
@@ -209,8 +222,7 @@ impl SeenWebhookIds {
                 None => break,
             }
         }
-        let id: Arc<str> = Arc::from(id);
-        self.order.push_back(Arc::clone(&id));
+        self.order.push_back(id);
         self.ids.insert(id);
         true
     }
@@ -219,16 +231,17 @@ impl SeenWebhookIds {
     /// handling a delivery failed after [`SeenWebhookIds::first_time`]
     /// accepted it. Returns whether `id` was remembered.
     pub fn forget(&mut self, id: &str) -> bool {
-        if !self.ids.remove(id) {
+        let id = digest(id);
+        if !self.ids.remove(&id) {
             return false;
         }
-        self.order.retain(|kept| &**kept != id);
+        self.order.retain(|kept| *kept != id);
         true
     }
 
     /// Whether `id` is remembered.
     pub fn contains(&self, id: &str) -> bool {
-        self.ids.contains(id)
+        self.ids.contains(&digest(id))
     }
 
     /// How many ids are remembered.
@@ -259,6 +272,22 @@ mod tests {
         assert!(!seen.forget("a"));
         assert!(seen.first_time("a"));
         assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn long_ids_cost_no_more_than_short_ones() {
+        let mut seen = SeenWebhookIds::new(3);
+        let long = "x".repeat(1 << 20);
+        assert!(seen.first_time(&long));
+        assert!(!seen.first_time(&long));
+        assert!(seen.contains(&long));
+        // What is kept is the digest, never the id's bytes.
+        assert_eq!(
+            std::mem::size_of_val(seen.order.front().unwrap()),
+            32,
+            "a digest per id"
+        );
+        assert!(seen.first_time(&format!("{long}y")));
     }
 
     #[test]

@@ -620,11 +620,17 @@ pub enum WebhooksCommand {
              {\"provider\", \"event\", \"webhook_id\", \"timestamp\", \"id\", \"task_id\", \"status\", \
              \"audio_urls\", \"image_url\", \"error\", \"body\"} (every key always present, null when \
              unknown; \"body\" is the delivery as received).\n\n\
-             Forwarding:\n  --forward-to gets each accepted delivery, in arrival order: the same body, \
-             content-type and webhook-* headers. `forwarded <id> to <URL>: <status>` (or why it \
-             failed) goes to stderr; a failing forward never stops the listener.\n\n\
-             Exit status:\n  0 after Ctrl-C (once the deliveries being answered and forwarded are \
-             done, at most 15 s); 2 for a bad flag, port in use or unusable secret."
+             Forwarding:\n  --forward-to gets each accepted delivery: the same body, content-type and \
+             webhook-* headers. Redirects are not followed. A delivery is answered 200 only once it \
+             was printed and the forward was answered 2xx; otherwise 502 (503 when stdout is not \
+             read), so that the provider sends it again: nothing waits in memory. The URL is shown \
+             without its query. A URL that points at the listener itself is refused, and a forward \
+             that comes back is answered 508.\n\n\
+             Limits:\n  --read-timeout (10 s) to send a request's headers, then as long for its body; at most 512 \
+             connections at once; the last 10 000 keys are kept as 32-byte digests.\n\n\
+             Exit status:\n  0 after Ctrl-C (once the deliveries being handled are done, at most \
+             5 s; the last line says how many were cut off); 2 for a bad flag, port in use or \
+             unusable secret."
         )
     )]
     Listen(ListenArgs),
@@ -676,9 +682,14 @@ pub struct ListenArgs {
     #[arg(long, value_name = "SECRET", value_parser = parse_secret)]
     pub secret: Option<Secret>,
     /// Also POST each accepted delivery (same body, content-type and
-    /// webhook-* headers) to this http(s) URL.
+    /// webhook-* headers) to this http(s) URL; a delivery is answered 2xx
+    /// only once this URL answered 2xx.
     #[arg(long, value_name = "URL")]
     pub forward_to: Option<String>,
+    /// How long a peer may take to send a request's headers, and then its
+    /// body, in seconds (a slower peer is disconnected).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub read_timeout: u64,
 }
 
 /// `webhooks verify`.

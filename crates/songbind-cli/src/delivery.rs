@@ -298,10 +298,7 @@ mod tests {
         assert!(summary.contains("error \"bad thing \\u{7}\""), "{summary}");
         line.status = Some("ready\u{9b}2J\u{202e}".to_owned());
         let json = line.render(true);
-        assert!(
-            !json.chars().any(crate::output::unsafe_char),
-            "{json:?}"
-        );
+        assert!(!json.chars().any(crate::output::unsafe_char), "{json:?}");
         assert!(json.contains("\\u009b2J\\u202e"), "{json}");
         let value: Value = serde_json::from_str(&json).unwrap();
         for key in [

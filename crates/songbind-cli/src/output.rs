@@ -277,9 +277,11 @@ impl StatusReport {
         }
         if self.state == JobState::Running {
             text.push_str(&format!(
-                "follow it with: songbind {} wait {}\n",
-                self.report.provider,
-                printable(&self.report.id)
+                "follow it with: {}\n",
+                printable(&crate::run::wait_command(
+                    self.report.provider,
+                    &self.report.id
+                ))
             ));
         }
         text
@@ -423,12 +425,24 @@ mod tests {
         let hostile = "a\u{9b}31mb\u{7f}c\u{202e}d\u{2066}e\u{1b}f\u{200f}";
         let shown = printable(hostile);
         assert!(!shown.chars().any(unsafe_char), "{shown:?}");
-        assert!(shown.contains("\\u{9b}") && shown.contains("\\u{202e}"), "{shown}");
+        assert!(
+            shown.contains("\\u{9b}") && shown.contains("\\u{202e}"),
+            "{shown}"
+        );
         for pretty in [false, true] {
-            let text = to_json(&serde_json::json!({ "id": hostile, "k\u{85}": [hostile] }), pretty)
-                .unwrap();
-            assert!(!text.chars().any(|c| c != '\n' && unsafe_char(c)), "{text:?}");
-            assert!(text.contains("\\u009b") && text.contains("\\u202e"), "{text}");
+            let text = to_json(
+                &serde_json::json!({ "id": hostile, "k\u{85}": [hostile] }),
+                pretty,
+            )
+            .unwrap();
+            assert!(
+                !text.chars().any(|c| c != '\n' && unsafe_char(c)),
+                "{text:?}"
+            );
+            assert!(
+                text.contains("\\u009b") && text.contains("\\u202e"),
+                "{text}"
+            );
             // Still JSON, and it reads back as the same text.
             let back: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(back["id"], hostile);

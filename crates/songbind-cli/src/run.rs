@@ -588,11 +588,11 @@ impl Sent {
             (Some(id), ProviderName::SoundPiece, Some(key)) => format!(
                 "the operation may still finish: follow it with `{}` (or run the same \
                  command with --idempotency-key {key})",
-                wait_command(self.provider, id)
+                wait_command(self.provider.slug(), id)
             ),
             (Some(id), provider, _) => format!(
                 "the job may still finish: follow it with `{}`",
-                wait_command(provider, id)
+                wait_command(provider.slug(), id)
             ),
             (None, ProviderName::SoundPiece, Some(key)) => format!(
                 "the operation may exist: run the same command with --idempotency-key {key} \
@@ -606,10 +606,11 @@ impl Sent {
     }
 }
 
-/// The command that follows `id` to its end: `songbind <provider> wait <id>`,
-/// the id quoted for a POSIX shell when it holds anything but plain
-/// characters.
-pub(crate) fn wait_command(provider: ProviderName, id: &str) -> String {
+/// The command that follows `id` to its end: `songbind <provider> wait <id>`
+/// (`provider` as the command line names it), the id quoted for a POSIX
+/// shell when it holds anything but plain characters, after `--` when it
+/// starts with `-`, so that it can be pasted as printed.
+pub(crate) fn wait_command(provider: &str, id: &str) -> String {
     let plain = !id.is_empty()
         && id
             .chars()
@@ -619,7 +620,9 @@ pub(crate) fn wait_command(provider: ProviderName, id: &str) -> String {
     } else {
         format!("'{}'", id.replace('\'', "'\\''"))
     };
-    format!("songbind {} wait {word}", provider.slug())
+    // An id starting with `-` would read as a flag: `--` ends the flags.
+    let end_of_flags = if id.starts_with('-') { "-- " } else { "" };
+    format!("songbind {provider} wait {end_of_flags}{word}")
 }
 
 /// The failure to report for a job that did not finish. Once the create may
@@ -730,6 +733,7 @@ fn operation_may_exist(error: &Error) -> bool {
                 | Error::Transport(_)
                 | Error::StreamEndedEarly { .. }
                 | Error::EventTooLarge { .. }
+                | Error::AnswerTooLarge { .. }
                 | Error::Provider { .. }
                 | Error::Decode { .. }
         )
@@ -1097,16 +1101,20 @@ mod tests {
     #[test]
     fn the_wait_command_quotes_an_id_a_shell_would_split() {
         assert_eq!(
-            wait_command(ProviderName::SoundPiece, "op_abc123"),
+            wait_command("soundpiece", "op_abc123"),
             "songbind soundpiece wait op_abc123"
         );
         assert_eq!(
-            wait_command(ProviderName::MusicGpt, "5f1e2d3c-4b5a"),
+            wait_command("musicgpt", "5f1e2d3c-4b5a"),
             "songbind musicgpt wait 5f1e2d3c-4b5a"
         );
         assert_eq!(
-            wait_command(ProviderName::Soundverse, "it's $(x) y"),
+            wait_command("soundverse", "it's $(x) y"),
             "songbind soundverse wait 'it'\\''s $(x) y'"
+        );
+        assert_eq!(
+            wait_command("soundverse", "-rf"),
+            "songbind soundverse wait -- -rf"
         );
     }
 

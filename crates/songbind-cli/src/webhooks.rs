@@ -1,16 +1,20 @@
 //! `songbind webhooks listen` and `songbind webhooks verify`.
 //!
-//! `listen` is a small HTTP server on `127.0.0.1` (never another address):
-//! each POST is checked by [`Receiver`] (SoundPiece's Standard Webhooks
-//! signature; MusicGPT's shape), de-duplicated with
-//! [`SeenWebhookIds`], printed on stdout as one line, and queued for
-//! `--forward-to`, which one background task sends in arrival order. A
-//! refused delivery is answered 400 and its reason goes to stderr; a
-//! duplicate is answered 200 (so that the provider stops retrying) and
-//! only noted on stderr. Ctrl-C stops it: the server stops taking
-//! connections, finishes the requests being answered and the forwards
-//! queued (at most [`SHUTDOWN_GRACE`] and [`FORWARD_TIMEOUT`]), and the
-//! command exits 0.
+//! `listen` is a small HTTP server on `127.0.0.1` (never another address),
+//! on the emulator's bounded server stack ([`stack::serve`]: header and
+//! body read timeouts, a connection cap, a body limit): each POST is
+//! checked by [`Receiver`] (SoundPiece's Standard Webhooks signature;
+//! MusicGPT's shape), de-duplicated with [`SeenWebhookIds`] (fixed-size
+//! digests), printed on stdout as one line by a thread of its own
+//! ([`Printer`]: a stdout nobody reads never blocks the server), and sent
+//! on to `--forward-to` (no redirects followed). It is answered 200 only
+//! once printed and forwarded with a 2xx answer; otherwise 5xx, so that
+//! the provider delivers it again: nothing waits in memory here. A refused
+//! delivery is answered 400 and its reason goes to stderr; a duplicate is
+//! answered 200 (so that the provider stops retrying) and only noted on
+//! stderr. Ctrl-C stops it: the server stops taking connections, lets the
+//! deliveries being handled finish (at most [`SHUTDOWN_GRACE`]), says how
+//! many were cut off, and the command exits 0.
 //!
 //! `verify` judges one saved delivery the same way; `<provider>
 //! webhook-schema` ([`print_schema`]) prints the payload's JSON Schema.
@@ -22,6 +26,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,7 +39,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use songbind::Secret;
 use songbind::webhook::{SeenWebhookIds, WebhookError};
-use tokio::sync::{mpsc, oneshot};
+use songbind_emulator::stack::{self, Limits};
+use tokio::sync::oneshot;
 
 use crate::args::{GlobalArgs, ListenArgs, VerifyArgs, WebhookProvider, WebhooksCommand};
 use crate::delivery::{DeliveryLine, Receiver};
@@ -58,13 +64,8 @@ pub const MAX_HEADER_LINES: usize = 1000;
 /// How long Ctrl-C waits for the deliveries being answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// How long one forward may take (and how long Ctrl-C waits for the
-/// forwards still queued, at most).
+/// How long one forward may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How many accepted deliveries may wait to be forwarded; past it a
-/// delivery is printed but not forwarded (and stderr says so).
-const FORWARD_QUEUE: usize = 1024;
 
 /// Runs `webhooks listen` or `webhooks verify`.
 pub async fn run(
@@ -160,11 +161,6 @@ async fn listen(
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<(), Failure> {
     let (receiver, origin) = receiver(args.provider, args.secret, global.mock, None, env)?;
-    let forward = args
-        .forward_to
-        .as_deref()
-        .map(Forwarding::new)
-        .transpose()?;
     let socket = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))
         .await
         .map_err(|e| {
@@ -176,77 +172,96 @@ async fn listen(
     let addr = socket
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("cannot read the listening address: {e}")))?;
+    let forward = args
+        .forward_to
+        .as_deref()
+        .map(|url| Forwarding::new(url, addr.port()))
+        .transpose()?;
+    let printer = Printer::start();
     // First thing on stderr: scripts and tests read the port from it.
     note(&format!("listening on http://{addr}/"));
     if origin == SecretOrigin::Mock {
         note("--mock: verifying with the built-in emulator's webhook secret");
     }
-
-    let (queue, forwarder) = match forward {
-        Some(forwarding) => {
-            note(&format!(
-                "forwarding accepted deliveries to {}",
-                forwarding.shown
-            ));
-            let (queue, queued) = mpsc::channel(FORWARD_QUEUE);
-            (Some(queue), Some(tokio::spawn(forwarding.run(queued))))
-        }
-        None => (None, None),
-    };
+    if let Some(forwarding) = &forward {
+        note(&format!(
+            "forwarding accepted deliveries to {} (each is answered 2xx only once it answered 2xx)",
+            forwarding.shown
+        ));
+    }
     note("Ctrl-C stops");
     let listener = Arc::new(Listener {
         receiver,
         json: global.json,
         seen: Mutex::new(SeenWebhookIds::default()),
-        queue: Mutex::new(queue),
+        printer,
+        forward,
         counts: Mutex::new(Counts::default()),
+        in_flight: AtomicUsize::new(0),
     });
     let app = Router::new()
         .fallback(receive)
         .with_state(Arc::clone(&listener))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let read_timeout = Duration::from_secs(args.read_timeout);
+    let limits = Limits {
+        header_read_timeout: read_timeout,
+        body_read_timeout: read_timeout,
+        max_body_bytes: MAX_BODY_BYTES,
+        max_connections: MAX_CONNECTIONS,
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
     let (stop, stopped) = oneshot::channel::<()>();
-    let mut server = tokio::spawn(
-        axum::serve(socket, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
+    let mut server = tokio::spawn(stack::serve(socket, app, limits, async move {
+        let _ = stopped.await;
+    }));
     tokio::select! {
         () = interrupt.received() => {}
         ended = &mut server => {
             let why = match ended {
-                Ok(Ok(())) => "it ended".to_owned(),
-                Ok(Err(error)) => error.to_string(),
+                Ok(()) => "it ended".to_owned(),
                 Err(error) => error.to_string(),
             };
             return Err(Failure::Runtime(format!("the listener stopped: {why}")));
         }
     }
-    // Stop taking connections; let the requests being answered finish.
+    // Stop taking connections; let the deliveries being handled finish
+    // (the stack closes what is left after its grace).
+    let in_flight = listener.in_flight.load(Ordering::SeqCst);
+    if in_flight > 0 {
+        listener.printer.note(&format!(
+            "stopping: {in_flight} deliver{} being handled, given up to {}s to finish",
+            if in_flight == 1 { "y is" } else { "ies are" },
+            SHUTDOWN_GRACE.as_secs()
+        ));
+    }
     let _ = stop.send(());
-    if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
-        .await
-        .is_err()
-    {
-        server.abort();
-    }
-    // Close the queue: the forwarder sends what is queued, then ends.
-    drop(lock(&listener.queue).take());
-    if let Some(forwarder) = forwarder {
-        let _ = tokio::time::timeout(FORWARD_TIMEOUT, forwarder).await;
-    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), &mut server).await;
+    server.abort();
+    let unanswered = listener.in_flight.load(Ordering::SeqCst);
     let counts = *lock(&listener.counts);
-    note(&format!(
-        "stopped: {} accepted, {} duplicate{}, {} rejected",
+    let mut last = format!(
+        "stopped: {} accepted, {} duplicate{}, {} rejected, {} not answered 2xx",
         counts.accepted,
         counts.duplicates,
         if counts.duplicates == 1 { "" } else { "s" },
-        counts.rejected
-    ));
+        counts.rejected,
+        counts.failed + unanswered,
+    );
+    if unanswered > 0 {
+        last.push_str(&format!(
+            "; {unanswered} cut off by the stop: the provider sends {} again",
+            if unanswered == 1 { "it" } else { "them" }
+        ));
+    }
+    // Never blocks: a stderr nobody reads cannot hold the exit.
+    listener.printer.last_note(&last).await;
     Ok(())
 }
+
+/// The most connections open at once: slow or idle peers beyond it wait in
+/// the kernel's backlog instead of using up file descriptors.
+const MAX_CONNECTIONS: usize = 512;
 
 /// What every request handler shares.
 struct Listener {
@@ -254,20 +269,26 @@ struct Listener {
     receiver: Receiver,
     /// `--json`.
     json: bool,
-    /// The keys of the deliveries accepted so far (the last 10 000).
+    /// The digests of the deliveries accepted so far (the last 10 000).
     seen: Mutex<SeenWebhookIds>,
-    /// The forwarder's queue, with `--forward-to`; taken (closed) on Ctrl-C.
-    queue: Mutex<Option<mpsc::Sender<Forward>>>,
+    /// Writes stdout and stderr on a thread of its own.
+    printer: Printer,
+    /// `--forward-to`.
+    forward: Option<Forwarding>,
     /// For the last line.
     counts: Mutex<Counts>,
+    /// Deliveries being handled now (said on Ctrl-C).
+    in_flight: AtomicUsize,
 }
 
-/// How many deliveries were accepted, answered as duplicates and refused.
+/// How many deliveries were accepted, answered as duplicates, refused, and
+/// answered 5xx (not printed or not forwarded: the provider retries them).
 #[derive(Clone, Copy, Debug, Default)]
 struct Counts {
     accepted: usize,
     duplicates: usize,
     rejected: usize,
+    failed: usize,
 }
 
 /// Locks a mutex, recovering it if a handler panicked holding it.
@@ -277,10 +298,114 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One line on stderr; a stderr that cannot be written is ignored (never a
-/// panic, as `eprintln!` would).
+/// One line on stderr, before the server runs or for `verify`; a stderr
+/// that cannot be written is ignored (never a panic, as `eprintln!` would).
 fn note(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The header a forward carries: the tokens of every listener it went
+/// through, this one's last, so that a forward that comes back (a loop
+/// through another name, a proxy or another listener) is refused instead
+/// of forwarded again.
+const FORWARDED_BY: &str = "songbind-forwarded-by";
+
+/// How long a delivery waits for its line to be written before it is
+/// answered 503 (stdout is a pipe nobody reads).
+const PRINT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Lines waiting for the printer; past it a delivery is answered 503 at
+/// once and a note is dropped.
+const PRINT_QUEUE: usize = 64;
+
+/// Writes stdout and stderr on a thread of its own, so that a terminal or
+/// pipe that is not read never blocks the server or Ctrl-C: handlers wait
+/// for their line with a timeout, and notes are dropped when it is stuck.
+struct Printer {
+    lines: std::sync::mpsc::SyncSender<Line>,
+}
+
+/// One line for the [`Printer`].
+enum Line {
+    /// A delivery on stdout; the result is sent back once flushed.
+    Out(String, oneshot::Sender<std::io::Result<()>>),
+    /// A note on stderr; the sender learns when it was written, if it asks.
+    Err(String, Option<oneshot::Sender<()>>),
+}
+
+impl Printer {
+    /// Starts the printing thread (it ends when the printer is dropped).
+    fn start() -> Self {
+        let (lines, queued) = std::sync::mpsc::sync_channel::<Line>(PRINT_QUEUE);
+        std::thread::spawn(move || {
+            while let Ok(line) = queued.recv() {
+                match line {
+                    Line::Out(text, done) => {
+                        let mut stdout = std::io::stdout().lock();
+                        let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+                        let _ = done.send(written);
+                    }
+                    Line::Err(text, done) => {
+                        note(&text);
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            }
+        });
+        Self { lines }
+    }
+
+    /// Prints one delivery on stdout, waiting at most [`PRINT_TIMEOUT`].
+    async fn print(&self, text: String) -> Result<(), String> {
+        let (done, written) = oneshot::channel();
+        self.lines
+            .try_send(Line::Out(text, done))
+            .map_err(|_| format!("{PRINT_QUEUE} lines are already waiting for stdout"))?;
+        match tokio::time::timeout(PRINT_TIMEOUT, written).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(error))) => Err(error.to_string()),
+            Ok(Err(_)) => Err("the printer stopped".to_owned()),
+            Err(_) => Err(format!(
+                "stdout took more than {}s (is it read?)",
+                PRINT_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
+    /// A note on stderr, dropped if the printer is stuck.
+    fn note(&self, text: &str) {
+        let _ = self.lines.try_send(Line::Err(text.to_owned(), None));
+    }
+
+    /// The last note, waited for up to a second.
+    async fn last_note(&self, text: &str) {
+        let (done, written) = oneshot::channel();
+        if self
+            .lines
+            .try_send(Line::Err(text.to_owned(), Some(done)))
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(1), written).await;
+        }
+    }
+}
+
+/// Counts a delivery as being handled while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Every request: POST only, then [`Listener::handle`].
@@ -291,9 +416,10 @@ async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let _in_flight = InFlight::enter(&listener.in_flight);
     let path = printable(uri.path()).into_owned();
     if method != Method::POST {
-        note(&format!(
+        listener.printer.note(&format!(
             "ignored {} {path}: only POST is accepted (405)",
             printable(method.as_str())
         ));
@@ -305,25 +431,45 @@ async fn receive(
             .into_response();
     }
     match body {
-        Ok(body) => listener.handle(&path, &headers, body),
+        Ok(body) => listener.handle(&path, &headers, body).await,
         Err(rejection) => {
             lock(&listener.counts).rejected += 1;
             let reason = one_line(&rejection.body_text());
-            note(&format!("rejected a delivery to {path}: {reason}"));
+            listener
+                .printer
+                .note(&format!("rejected a delivery to {path}: {reason}"));
             (rejection.status(), format!("{reason}\n")).into_response()
         }
     }
 }
 
 impl Listener {
-    /// Checks, de-duplicates, prints and queues one delivery.
-    fn handle(&self, path: &str, headers: &HeaderMap, body: Bytes) -> Response {
+    /// Checks, de-duplicates, prints and forwards one delivery. It is
+    /// answered 200 only once printed and (with `--forward-to`) forwarded
+    /// with a 2xx answer; otherwise 5xx, and its key is forgotten, so that
+    /// the provider's redelivery is handled afresh: the provider's retries
+    /// are the queue, nothing is held here.
+    async fn handle(&self, path: &str, headers: &HeaderMap, body: Bytes) -> Response {
+        if let Some(forwarding) = &self.forward
+            && headers
+                .get_all(FORWARDED_BY)
+                .iter()
+                .any(|token| token.as_bytes() == forwarding.token.as_bytes())
+        {
+            lock(&self.counts).rejected += 1;
+            self.printer.note(&format!(
+                "rejected a delivery to {path}: it is this listener's own forward \
+                 (--forward-to loops back here): answered 508"
+            ));
+            return (StatusCode::LOOP_DETECTED, "forwarding loop\n").into_response();
+        }
         let accepted = match self.receiver.check(headers, &body, SystemTime::now()) {
             Ok(accepted) => accepted,
             Err(error) => {
                 lock(&self.counts).rejected += 1;
                 let reason = reason(&error);
-                note(&format!("rejected a delivery to {path}: {reason}"));
+                self.printer
+                    .note(&format!("rejected a delivery to {path}: {reason}"));
                 return (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response();
             }
         };
@@ -332,34 +478,51 @@ impl Listener {
             && !lock(&self.seen).first_time(key)
         {
             lock(&self.counts).duplicates += 1;
-            note(&format!(
+            self.printer.note(&format!(
                 "duplicate {label} (already accepted): answered 200, not printed or forwarded again"
             ));
             return StatusCode::OK.into_response();
         }
-        if let Err(error) = print_line(&accepted.line, self.json) {
-            // Not shown, so not accepted: let the provider send it again.
+        let failed = |why: String, status: StatusCode| {
+            // Not done, so not accepted: the provider sends it again.
             if let Some(key) = &accepted.key {
                 lock(&self.seen).forget(key);
             }
-            note(&format!(
-                "cannot print {label} on stdout ({error}): answered 500"
-            ));
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            lock(&self.counts).failed += 1;
+            self.printer
+                .note(&format!("{why}: answered {}", status.as_u16()));
+            status.into_response()
+        };
+        if let Err(error) = self.printer.print(accepted.line.render(self.json)).await {
+            return failed(
+                format!("cannot print {label} on stdout ({error})"),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
         }
-        lock(&self.counts).accepted += 1;
-        if let Some(queue) = lock(&self.queue).as_ref() {
-            let forward = Forward {
-                label: label.clone(),
-                headers: forwarded_headers(headers),
-                body,
-            };
-            if queue.try_send(forward).is_err() {
-                note(&format!(
-                    "not forwarding {label}: {FORWARD_QUEUE} deliveries are already waiting"
-                ));
+        if let Some(forwarding) = &self.forward {
+            match forwarding.send(headers, body).await {
+                Ok(status) if status.is_success() => self.printer.note(&format!(
+                    "forwarded {label} to {}: {status}",
+                    forwarding.shown
+                )),
+                Ok(status) => {
+                    return failed(
+                        format!(
+                            "forwarding {label} to {} was answered {status}, not 2xx",
+                            forwarding.shown
+                        ),
+                        StatusCode::BAD_GATEWAY,
+                    );
+                }
+                Err(error) => {
+                    return failed(
+                        format!("could not forward {label} to {}: {error}", forwarding.shown),
+                        StatusCode::BAD_GATEWAY,
+                    );
+                }
             }
         }
+        lock(&self.counts).accepted += 1;
         StatusCode::OK.into_response()
     }
 }
@@ -369,7 +532,7 @@ fn reason(error: &WebhookError) -> String {
     one_line(&error.to_string())
 }
 
-/// One accepted delivery on stdout, flushed at once.
+/// One accepted delivery on stdout, flushed at once (`verify`).
 fn print_line(line: &DeliveryLine, json: bool) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{}", line.render(json))?;
@@ -392,30 +555,24 @@ fn forwarded_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     kept
 }
 
-/// One accepted delivery waiting to be forwarded.
-struct Forward {
-    /// How stderr names it.
-    label: String,
-    /// [`forwarded_headers`].
-    headers: Vec<(HeaderName, HeaderValue)>,
-    /// The body, byte for byte.
-    body: Bytes,
-}
-
 /// `--forward-to`: where, and the client that sends.
 struct Forwarding {
     /// The URL, as given.
     url: reqwest::Url,
-    /// The URL as stderr shows it: without a user name or password.
+    /// The URL as stderr shows it: without a user name, password, query or
+    /// fragment (a `?token=` is a secret too).
     shown: String,
-    /// The HTTP client (loopback targets bypass any proxy).
+    /// The HTTP client: no redirects followed (a 3xx is not a delivery
+    /// made), loopback targets bypass any proxy.
     client: reqwest::Client,
+    /// This listener's [`FORWARDED_BY`] token.
+    token: String,
 }
 
 impl Forwarding {
-    /// Checks `--forward-to` (an absolute http(s) URL) and builds the
-    /// client.
-    fn new(url: &str) -> Result<Self, Failure> {
+    /// Checks `--forward-to` (an absolute http(s) URL, not this listener
+    /// itself at `own_port`) and builds the client.
+    fn new(url: &str, own_port: u16) -> Result<Self, Failure> {
         let refuse = |reason: &str| Failure::invalid("--forward-to", reason);
         let url = reqwest::Url::parse(url)
             .map_err(|e| refuse(&format!("is not an absolute URL ({e})")))?;
@@ -425,11 +582,22 @@ impl Forwarding {
         let mut shown = url.clone();
         let _ = shown.set_username("");
         let _ = shown.set_password(None);
+        shown.set_query(None);
+        shown.set_fragment(None);
         let host = url.host_str().unwrap_or_default();
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let loopback = host.eq_ignore_ascii_case("localhost")
-            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        let mut builder = reqwest::Client::builder().timeout(FORWARD_TIMEOUT);
+            || host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+        if loopback && url.port_or_known_default() == Some(own_port) {
+            return Err(refuse(
+                "points at this listener itself: every delivery would be forwarded to itself",
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(FORWARD_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none());
         if loopback {
             builder = builder.no_proxy();
         }
@@ -440,31 +608,24 @@ impl Forwarding {
             url,
             shown: shown.to_string(),
             client,
+            token: uuid::Uuid::new_v4().simple().to_string(),
         })
     }
 
-    /// Sends every queued delivery, one at a time, in order, until the
-    /// queue is closed and empty; each outcome goes to stderr.
-    async fn run(self, mut queued: mpsc::Receiver<Forward>) {
-        while let Some(forward) = queued.recv().await {
-            let mut request = self.client.post(self.url.clone()).body(forward.body);
-            for (name, value) in forward.headers {
-                request = request.header(name, value);
-            }
-            match request.send().await {
-                Ok(answer) => note(&format!(
-                    "forwarded {} to {}: {}",
-                    forward.label,
-                    self.shown,
-                    answer.status()
-                )),
-                Err(error) => note(&format!(
-                    "could not forward {} to {}: {}",
-                    forward.label,
-                    self.shown,
-                    one_line(&describe(&error.without_url()))
-                )),
-            }
+    /// Forwards one delivery; its answer's status, or why there is none
+    /// (the URL never shown: it may hold a token).
+    async fn send(&self, headers: &HeaderMap, body: Bytes) -> Result<StatusCode, String> {
+        let mut request = self.client.post(self.url.clone()).body(body);
+        for (name, value) in forwarded_headers(headers) {
+            request = request.header(name, value);
+        }
+        for earlier in headers.get_all(FORWARDED_BY) {
+            request = request.header(FORWARDED_BY, earlier);
+        }
+        request = request.header(FORWARDED_BY, &self.token);
+        match request.send().await {
+            Ok(answer) => Ok(answer.status()),
+            Err(error) => Err(one_line(&describe(&error.without_url()))),
         }
     }
 }
@@ -656,10 +817,27 @@ mod tests {
 
     #[test]
     fn forward_targets_must_be_http_and_hide_their_password() {
-        assert!(Forwarding::new("ftp://x/").is_err());
-        assert!(Forwarding::new("/relative").is_err());
-        let forwarding = Forwarding::new("http://user:pa55@127.0.0.1:9/x").unwrap();
+        assert!(Forwarding::new("ftp://x/", 1).is_err());
+        assert!(Forwarding::new("/relative", 1).is_err());
+        let forwarding = Forwarding::new("http://user:pa55@127.0.0.1:9/x?token=t0k#f", 1).unwrap();
         assert!(!forwarding.shown.contains("pa55"), "{}", forwarding.shown);
+        assert_eq!(forwarding.shown, "http://127.0.0.1:9/x");
+    }
+
+    #[test]
+    fn forwarding_to_the_listener_itself_is_refused() {
+        for url in [
+            "http://127.0.0.1:8787/",
+            "http://localhost:8787/hooks",
+            "http://[::1]:8787/",
+            "http://0.0.0.0:8787/",
+            "http://127.0.0.2:8787/",
+        ] {
+            let refused = Forwarding::new(url, 8787).err().expect(url);
+            assert!(refused.to_string().contains("itself"), "{refused}");
+        }
+        assert!(Forwarding::new("http://127.0.0.1:8788/", 8787).is_ok());
+        assert!(Forwarding::new("http://127.0.0.1/", 80).is_err());
     }
 
     #[test]

@@ -2268,3 +2268,22 @@ async fn help_says_where_mock_downloads_and_how_to_turn_it_off() {
         assert!(run.stdout.contains(text), "{text} missing from --help");
     }
 }
+
+#[tokio::test]
+async fn an_id_a_url_would_normalize_is_refused_with_exit_2_and_nothing_is_sent() {
+    let (url, count) = scripted_server(always_500).await;
+    for provider in ["soundverse", "soundpiece", "musicgpt"] {
+        for id in [".", ".."] {
+            for lookup in ["status", "wait"] {
+                let run = songbind(
+                    &["--base-url", &url, provider, lookup, "--", id],
+                    &[(&format!("{}_API_KEY", provider.to_uppercase()), KEY)],
+                )
+                .await;
+                let line = run.failure(2);
+                assert!(line.contains("is not an id"), "{provider} {lookup} {id}: {line}");
+            }
+        }
+    }
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

@@ -143,6 +143,27 @@ impl Listener {
         }
     }
 
+    /// Starts `songbind webhooks listen --port <port> <args>`.
+    async fn start_on(port: u16, args: &[&str]) -> Self {
+        let mut child = songbind(
+            &[&["webhooks", "listen", "--port", &port.to_string()], args].concat(),
+            &[],
+        )
+        .spawn()
+        .expect("the binary starts");
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = next_line(&mut stderr).await.expect("a first stderr line");
+        assert_eq!(first, format!("listening on http://127.0.0.1:{port}/"));
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+            stdout,
+            stderr,
+            stderr_seen: vec![first],
+        }
+    }
+
     /// The next line on stdout.
     async fn stdout_line(&mut self) -> String {
         match next_line(&mut self.stdout).await {
@@ -374,7 +395,7 @@ async fn soundpiece_deliveries_are_verified_de_duplicated_and_printed_once() {
         stopped
             .stderr
             .iter()
-            .any(|l| l == "stopped: 1 accepted, 1 duplicate, 3 rejected"),
+            .any(|l| l == "stopped: 1 accepted, 1 duplicate, 3 rejected, 0 not answered 2xx"),
         "{stopped:#?}"
     );
 }
@@ -578,7 +599,7 @@ async fn accepted_deliveries_are_forwarded_once_with_their_headers() {
 }
 
 #[tokio::test]
-async fn a_failing_forward_is_reported_and_the_listener_keeps_going() {
+async fn a_failing_forward_is_answered_502_so_the_provider_sends_it_again() {
     let (target, received) = forward_target(None).await;
     let mut listener = Listener::start(
         &[],
@@ -587,19 +608,199 @@ async fn a_failing_forward_is_reported_and_the_listener_keeps_going() {
     )
     .await;
     let lyrics = br#"{"conversion_type":"Lyrics","task_id":"t-9","lyrics":"[Verse]"}"#;
-    assert_eq!(post_json(&listener.url, lyrics).await, 200);
+    assert_eq!(post_json(&listener.url, lyrics).await, 502);
     let failed = listener.stderr_until("could not forward").await;
     assert!(failed.contains("lyrics of task t-9"), "{failed}");
+    assert!(failed.ends_with("answered 502"), "{failed}");
     assert_eq!(listener.stdout_line().await, "musicgpt lyrics - - task t-9");
-    // Still serving.
-    let cover = br#"{"conversion_type":"Cover","task_id":"t-9","image_path":"https://x/c.png"}"#;
-    assert_eq!(post_json(&listener.url, cover).await, 200);
+    // The redelivery is handled afresh (not a duplicate): still serving.
+    assert_eq!(post_json(&listener.url, lyrics).await, 502);
     listener
-        .stderr_until("could not forward cover of task t-9")
+        .stderr_until("could not forward lyrics of task t-9")
         .await;
     let stopped = listener.stop().await;
     assert_eq!(stopped.code, Some(0), "{stopped:#?}");
     assert_eq!(received.lock().unwrap().len(), 2);
+    let last = stopped.stderr.last().cloned().unwrap_or_default();
+    assert!(
+        last.contains("0 accepted") && last.contains("2 not answered 2xx"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn a_forward_answered_by_a_redirect_is_not_followed_nor_called_delivered() {
+    let (target, received) = forward_target(Some("302 Found\r\nlocation: /elsewhere")).await;
+    let target = format!("{target}?token=s3cr3t-forward-token");
+    let mut listener = Listener::start(
+        &[],
+        &["--provider", "musicgpt", "--forward-to", &target],
+        &[],
+    )
+    .await;
+    let shown = listener
+        .stderr_until("forwarding accepted deliveries to")
+        .await;
+    let cover = br#"{"conversion_type":"Cover","task_id":"t-3","image_path":"https://x/c.png"}"#;
+    assert_eq!(post_json(&listener.url, cover).await, 502);
+    let report = listener.stderr_until("forwarding cover of task t-3").await;
+    assert!(report.contains("302 Found, not 2xx"), "{report}");
+    let stopped = listener.stop().await;
+    // One request: the redirect was not followed.
+    assert_eq!(received.lock().unwrap().len(), 1);
+    let all = [vec![shown, report], stopped.stderr].concat().join("\n");
+    assert!(
+        !all.contains("s3cr3t-forward-token"),
+        "the query was printed: {all}"
+    );
+    assert!(!all.contains("?token"), "{all}");
+}
+
+#[tokio::test]
+async fn two_listeners_forwarding_to_each_other_stop_at_the_first_loop() {
+    // D forwards to E and E to D: each must know the other's port first.
+    let (d_port, e_port) = (free_port().await, free_port().await);
+    let d_url = format!("http://127.0.0.1:{d_port}/");
+    let e_url = format!("http://127.0.0.1:{e_port}/");
+    let mut d =
+        Listener::start_on(d_port, &["--provider", "musicgpt", "--forward-to", &e_url]).await;
+    let mut e =
+        Listener::start_on(e_port, &["--provider", "musicgpt", "--forward-to", &d_url]).await;
+    // Unkeyed (never de-duplicated), so only the loop check can stop it.
+    let other = br#"{"hello":"loop"}"#;
+    assert_eq!(post_json(&d.url, other).await, 502);
+    d.stderr_until("answered 508").await;
+    e.stderr_until("was answered 508 Loop Detected, not 2xx")
+        .await;
+    let d_stopped = d.stop().await;
+    let e_stopped = e.stop().await;
+    assert_eq!((d_stopped.code, e_stopped.code), (Some(0), Some(0)));
+    // Each printed it once.
+    assert_eq!(d_stopped.stdout.len(), 1, "{d_stopped:#?}");
+    assert_eq!(e_stopped.stdout.len(), 1, "{e_stopped:#?}");
+    let d_last = d_stopped.stderr.last().cloned().unwrap_or_default();
+    assert!(d_last.contains("1 rejected"), "{d_last}");
+}
+
+/// A port that was free a moment ago (for two listeners that must know
+/// each other's address before either starts).
+async fn free_port() -> u16 {
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    socket.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn forwarding_to_the_listener_itself_is_refused_at_the_start() {
+    let port = free_port().await.to_string();
+    let run = run(
+        &[
+            "webhooks",
+            "listen",
+            "--provider",
+            "musicgpt",
+            "--port",
+            &port,
+            "--forward-to",
+            &format!("http://localhost:{port}/hooks"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("itself"), "{run:#?}");
+}
+
+#[tokio::test]
+async fn slow_peers_are_cut_off_by_the_read_timeouts() {
+    use tokio::io::AsyncReadExt;
+    let mut listener =
+        Listener::start(&[], &["--provider", "musicgpt", "--read-timeout", "1"], &[]).await;
+    let addr = listener
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    // Headers that never end, and a body that never comes.
+    let mut endless_headers = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    endless_headers
+        .write_all(b"POST / HTTP/1.1\r\nhost: x\r\nx-a: 1\r\n")
+        .await
+        .unwrap();
+    let mut unfinished_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    unfinished_body
+        .write_all(
+            b"POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+              content-length: 1048576\r\n\r\n{\"a\":",
+        )
+        .await
+        .unwrap();
+    // A real delivery meanwhile is answered.
+    let lyrics = br#"{"conversion_type":"Lyrics","task_id":"t-s","lyrics":"x"}"#;
+    assert_eq!(post_json(&listener.url, lyrics).await, 200);
+    assert_eq!(listener.stdout_line().await, "musicgpt lyrics - - task t-s");
+    // Both slow peers are let go (the socket closes, with or without an answer).
+    for mut peer in [endless_headers, unfinished_body] {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(GUARD, peer.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "a slow peer was held for {GUARD:?}");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
+    }
+    let stopped = listener.stop().await;
+    assert_eq!(stopped.code, Some(0), "{stopped:#?}");
+}
+
+#[tokio::test]
+async fn a_stdout_nobody_reads_never_blocks_the_answers_or_ctrl_c() {
+    // stdout is a pipe this test never reads: once its buffer (64 KiB)
+    // is full, a line cannot be written.
+    let mut child = songbind(
+        &[
+            "--json",
+            "webhooks",
+            "listen",
+            "--port",
+            "0",
+            "--provider",
+            "musicgpt",
+        ],
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    let _unread_stdout = child.stdout.take().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = next_line(&mut stderr).await.unwrap();
+    let url = first.strip_prefix("listening on ").unwrap().to_owned();
+    let big =
+        json!({"conversion_type": "Lyrics", "task_id": "t-big", "lyrics": "la ".repeat(12_000)});
+    let big = serde_json::to_vec(&big).unwrap();
+    let mut statuses = Vec::new();
+    for task in 0..3 {
+        let mut body = big.clone();
+        let marker = format!("t-big-{task}");
+        let at = body.windows(5).position(|w| w == b"t-big").unwrap();
+        body.splice(at..at + 5, marker.bytes());
+        statuses.push(post_json(&url, &body).await);
+    }
+    // The first (36 KB) fits in the pipe; the later ones cannot be printed: 503,
+    // each within the print timeout, so that the provider retries them.
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    assert!(statuses[1..].iter().all(|s| *s == 503), "{statuses:?}");
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(GUARD, child.wait())
+        .await
+        .expect("Ctrl-C ends it")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 }
 
 #[tokio::test]

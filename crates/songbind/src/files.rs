@@ -93,7 +93,10 @@ mod tests {
     fn reads_stop_at_the_cap_on_devices_and_files() {
         let error = read_capped(Path::new("/dev/zero"), 1024).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidData);
-        assert!(error.to_string().contains("larger than 1024 bytes"), "{error}");
+        assert!(
+            error.to_string().contains("larger than 1024 bytes"),
+            "{error}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"12345").unwrap();
@@ -116,7 +119,12 @@ mod tests {
             let error = place(&partial, &link, replace).await.unwrap_err();
             assert_eq!(error.kind(), ErrorKind::AlreadyExists, "{replace}");
             assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-            assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+            assert!(
+                std::fs::symlink_metadata(&link)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink()
+            );
         }
         // The temporary name is never opened through a link either.
         assert!(create_new(&link).await.is_err());

@@ -630,8 +630,14 @@ async fn a_failing_forward_is_answered_502_so_the_provider_sends_it_again() {
 
 #[tokio::test]
 async fn a_forward_answered_by_a_redirect_is_not_followed_nor_called_delivered() {
-    let (target, received) = forward_target(Some("302 Found\r\nlocation: /elsewhere")).await;
-    let target = format!("{target}?token=s3cr3t-forward-token");
+    use songbind_hostile::{Script, Server, response};
+    let server = Server::always(Script::Answer(response(
+        "302 Found",
+        &[("location", "/elsewhere")],
+        b"",
+    )))
+    .await;
+    let target = format!("{}/hooks?token=s3cr3t-forward-token", server.url);
     let mut listener = Listener::start(
         &[],
         &["--provider", "musicgpt", "--forward-to", &target],
@@ -647,7 +653,7 @@ async fn a_forward_answered_by_a_redirect_is_not_followed_nor_called_delivered()
     assert!(report.contains("302 Found, not 2xx"), "{report}");
     let stopped = listener.stop().await;
     // One request: the redirect was not followed.
-    assert_eq!(received.lock().unwrap().len(), 1);
+    assert_eq!(server.count(), 1);
     let all = [vec![shown, report], stopped.stderr].concat().join("\n");
     assert!(
         !all.contains("s3cr3t-forward-token"),
@@ -712,7 +718,7 @@ async fn forwarding_to_the_listener_itself_is_refused_at_the_start() {
 
 #[tokio::test]
 async fn slow_peers_are_cut_off_by_the_read_timeouts() {
-    use tokio::io::AsyncReadExt;
+    use songbind_hostile::client;
     let mut listener =
         Listener::start(&[], &["--provider", "musicgpt", "--read-timeout", "1"], &[]).await;
     let addr = listener
@@ -720,35 +726,36 @@ async fn slow_peers_are_cut_off_by_the_read_timeouts() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
-    // Headers that never end, and a body that never comes.
-    let mut endless_headers = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    endless_headers
-        .write_all(b"POST / HTTP/1.1\r\nhost: x\r\nx-a: 1\r\n")
+    // Headers that never end, and a body that never comes, many of each.
+    let stalled = client::many(50, || client::stalled_headers(&addr))
         .await
         .unwrap();
-    let mut unfinished_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    unfinished_body
-        .write_all(
-            b"POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-              content-length: 1048576\r\n\r\n{\"a\":",
-        )
-        .await
-        .unwrap();
+    let unfinished = client::many(50, || {
+        client::unfinished_body(&addr, "/", "application/json", 1 << 20, 10)
+    })
+    .await
+    .unwrap();
     // A real delivery meanwhile is answered.
     let lyrics = br#"{"conversion_type":"Lyrics","task_id":"t-s","lyrics":"x"}"#;
     assert_eq!(post_json(&listener.url, lyrics).await, 200);
     assert_eq!(listener.stdout_line().await, "musicgpt lyrics - - task t-s");
-    // Both slow peers are let go (the socket closes, with or without an answer).
-    for mut peer in [endless_headers, unfinished_body] {
-        let mut answer = Vec::new();
-        let read = tokio::time::timeout(GUARD, peer.read_to_end(&mut answer)).await;
-        assert!(read.is_ok(), "a slow peer was held for {GUARD:?}");
+    // Every slow peer is let go (with a 408 or without an answer).
+    for peer in stalled.into_iter().chain(unfinished) {
+        let answer = tokio::time::timeout(GUARD, client::closed_by_server(peer))
+            .await
+            .expect("a slow peer was held past the guard");
         let answer = String::from_utf8_lossy(&answer);
         assert!(
             answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
             "{answer}"
         );
     }
+    // Headers without end are cut too (by the size limit or the timeout).
+    let sent = tokio::time::timeout(GUARD, client::endless_headers(&addr))
+        .await
+        .expect("endless headers were read past the guard")
+        .unwrap();
+    assert!(sent < 64 << 20, "{sent} bytes of headers were read");
     let stopped = listener.stop().await;
     assert_eq!(stopped.code, Some(0), "{stopped:#?}");
 }

@@ -462,38 +462,14 @@ async fn a_v7_remix_job_is_named_by_its_message_id() {
     client.status(job.id()).await.expect("status by message id");
 }
 
-/// A server whose every answer is a 200 `application/json` that never
-/// ends (1 MiB pieces until the client goes away); it counts the requests.
-async fn endless_json() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = count.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut request = vec![0; 8192];
-                let _ = socket.read(&mut request).await;
-                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                            transfer-encoding: chunked\r\n\r\n1\r\n{\r\n";
-                if socket.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                let piece = vec![b' '; 1 << 20];
-                let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), &piece, b"\r\n"].concat();
-                while socket.write_all(&chunk).await.is_ok() {}
-            });
-        }
-    });
-    (url, count)
-}
-
 #[tokio::test]
 async fn a_successful_json_answer_without_end_is_cut_at_the_cap_which_a_call_can_change() {
-    let (url, count) = endless_json().await;
-    let client = Soundverse::new(&url, &Secret::from(KEY))
+    let server = songbind_hostile::Server::always(songbind_hostile::Script::EndlessBody {
+        content_type: "application/json".to_owned(),
+        filler: b' ',
+    })
+    .await;
+    let client = Soundverse::new(&server.url, &Secret::from(KEY))
         .unwrap()
         .retry_policy(fast());
     let error = client.status("msg_1").await.unwrap_err();
@@ -506,7 +482,7 @@ async fn a_successful_json_answer_without_end_is_cut_at_the_cap_which_a_call_can
     );
     assert!(error.to_string().contains("16777216"), "{error}");
     // Not retried: the next answer would be as large.
-    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(server.count(), 1);
     let small = songbind::RequestOptions::new().answer_limit(64 * 1024);
     let error = client.with(&small).status("msg_1").await.unwrap_err();
     assert!(

@@ -57,10 +57,6 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// Largest `--headers-file` read.
 const HEADERS_FILE_LIMIT: u64 = 256 * 1024;
 
-/// Most headers a `--headers-file` may hold (a `HeaderMap` holds at most
-/// 24,576 names, and panics past it; a delivery carries a dozen).
-pub const MAX_HEADER_LINES: usize = 1000;
-
 /// How long Ctrl-C waits for the deliveries being answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -662,8 +658,8 @@ async fn verify(
     let headers = match (&args.headers_file, args.provider) {
         (Some(path), _) => {
             let text = read("--headers-file", path, HEADERS_FILE_LIMIT)?;
-            parse_headers(&String::from_utf8_lossy(&text))
-                .map_err(|reason| Failure::invalid("--headers-file", reason))?
+            songbind::webhook::parse_headers_file(&String::from_utf8_lossy(&text))
+                .map_err(|error| Failure::invalid("--headers-file", error))?
         }
         (None, WebhookProvider::SoundPiece) => {
             return Err(Failure::Usage(
@@ -700,52 +696,6 @@ fn clock_at(secs: i64) -> Option<SystemTime> {
     } else {
         UNIX_EPOCH.checked_sub(distance)
     }
-}
-
-/// Reads a headers file: `name: value` lines as `curl -D` writes them.
-/// Skipped: a UTF-8 byte order mark, blank lines, `#` comments, and status
-/// or request lines (`HTTP/1.1 200 OK`, `POST /hooks HTTP/1.1`). A name
-/// given twice keeps both values. Anything else, or more than
-/// [`MAX_HEADER_LINES`] headers, is an error naming the line.
-pub fn parse_headers(text: &str) -> Result<HeaderMap, String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut headers = HeaderMap::new();
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = line.trim_end_matches('\r');
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') || is_start_line(trimmed) {
-            continue;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(format!("line {number} is not `name: value`"));
-        };
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| format!("line {number}: not a header name"))?;
-        let value = HeaderValue::from_str(value.trim())
-            .map_err(|_| format!("line {number}: the value of {name} is not visible ASCII"))?;
-        if headers.len() >= MAX_HEADER_LINES || headers.try_append(name, value).is_err() {
-            return Err(format!(
-                "line {number}: more than {MAX_HEADER_LINES} headers (no delivery has that many)"
-            ));
-        }
-    }
-    Ok(headers)
-}
-
-/// Whether `line` is an HTTP status line (`HTTP/1.1 200 OK`) or request
-/// line (`POST /hooks HTTP/1.1`: a method in capitals, a target, a version).
-fn is_start_line(line: &str) -> bool {
-    if line.starts_with("HTTP/") {
-        return true;
-    }
-    let words: Vec<&str> = line.split_whitespace().collect();
-    matches!(
-        words.as_slice(),
-        [method, _, version]
-            if version.starts_with("HTTP/")
-                && method.chars().all(|c| c.is_ascii_uppercase())
-    )
 }
 
 #[cfg(test)]
@@ -787,32 +737,6 @@ mod tests {
             env(&[]),
         );
         assert!(musicgpt.is_err());
-    }
-
-    #[test]
-    fn headers_files_read_curl_dumps() {
-        let text = "POST /hooks HTTP/1.1\r\nHost: 127.0.0.1:8787\r\nwebhook-id: msg_1\r\n\
-                    # a comment\r\nwebhook-signature: v1,a\r\nwebhook-signature: v1,b\r\n\r\n";
-        let headers = parse_headers(text).unwrap();
-        assert_eq!(headers.get("webhook-id").unwrap(), "msg_1");
-        assert_eq!(headers.get_all("webhook-signature").iter().count(), 2);
-        assert_eq!(headers.get("host").unwrap(), "127.0.0.1:8787");
-        let dump = parse_headers("HTTP/1.1 200 OK\ncontent-type: text/plain\n").unwrap();
-        assert_eq!(dump.len(), 1);
-        let error = parse_headers("webhook-id: a\njust words\n").unwrap_err();
-        assert!(error.contains("line 2"), "{error}");
-        assert!(parse_headers("bad name: x").is_err());
-        let bom = parse_headers("\u{feff}webhook-id: msg_1\r\n").unwrap();
-        assert_eq!(bom.get("webhook-id").unwrap(), "msg_1");
-    }
-
-    #[test]
-    fn endless_headers_files_are_refused_without_a_panic() {
-        let many: String = (0..30_000).map(|i| format!("x-{i}: v\n")).collect();
-        let error = parse_headers(&many).unwrap_err();
-        assert!(error.contains("more than 1000 headers"), "{error}");
-        let repeated = "a: b\n".repeat(30_000);
-        assert!(parse_headers(&repeated).is_err());
     }
 
     #[test]

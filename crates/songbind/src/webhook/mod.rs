@@ -22,11 +22,13 @@ use std::time::Duration;
 
 use crate::error::{Error, truncate_raw};
 
+mod headers_file;
 #[cfg(feature = "musicgpt")]
 pub mod musicgpt;
 #[cfg(feature = "soundpiece")]
 pub mod soundpiece;
 
+pub use headers_file::{HeadersFileError, MAX_HEADER_LINES, parse_headers_file};
 #[cfg(feature = "musicgpt")]
 pub use musicgpt::{
     ConversionDelivery, CoverDelivery, LyricsDelivery, MusicGptWebhook, TimedLyricLine, confirm,

@@ -2281,7 +2281,10 @@ async fn an_id_a_url_would_normalize_is_refused_with_exit_2_and_nothing_is_sent(
                 )
                 .await;
                 let line = run.failure(2);
-                assert!(line.contains("is not an id"), "{provider} {lookup} {id}: {line}");
+                assert!(
+                    line.contains("is not an id"),
+                    "{provider} {lookup} {id}: {line}"
+                );
             }
         }
     }

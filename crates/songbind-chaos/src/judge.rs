@@ -1041,6 +1041,7 @@ mod tests {
         let composed = songbind::elevenlabs::Composed {
             song_id: Some("AbCdEfGhIjKlMnOpQrSt".to_owned()),
             content_type: Some("audio/wav".to_owned()),
+            format: songbind::elevenlabs::AudioFormat::Wav,
             bytes: bytes.len() as u64,
         };
         Ended::Finished(Attempt {

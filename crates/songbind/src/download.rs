@@ -228,28 +228,3 @@ fn part_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Copies a byte stream to `sink` as it arrives, calling `progress` with the
-/// bytes written so far; returns their number. Nothing is held but a piece.
-#[cfg_attr(not(feature = "elevenlabs"), allow(dead_code))]
-pub(crate) async fn copy<S>(
-    mut stream: S,
-    sink: &mut (impl tokio::io::AsyncWrite + Unpin),
-    progress: &mut impl FnMut(u64),
-) -> Result<u64>
-where
-    S: futures::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>> + Unpin,
-{
-    let io = |source| Error::Io {
-        path: "the output".to_owned(),
-        source,
-    };
-    let mut written = 0u64;
-    while let Some(piece) = stream.next().await {
-        let piece = piece.map_err(Error::Transport)?;
-        sink.write_all(&piece).await.map_err(io)?;
-        written += piece.len() as u64;
-        progress(written);
-    }
-    sink.flush().await.map_err(io)?;
-    Ok(written)
-}

@@ -227,4 +227,3 @@ fn part_path(path: &Path) -> PathBuf {
     name.push(".part");
     path.with_file_name(name)
 }
-

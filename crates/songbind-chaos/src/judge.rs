@@ -14,7 +14,9 @@ use reqwest::Method;
 use songbind::{Error, JobOutput, ProviderName};
 use songbind_emulator::{Provider, RecordedRequest};
 
-use crate::plan::{AnswerBody, AnswerCase, ExpectedError, ExpectedOutcome, JobPlan, Operation};
+use crate::plan::{
+    AnswerBody, AnswerCase, ExpectedError, ExpectedOutcome, FaultKind, JobPlan, Operation,
+};
 use crate::report::{JobRecord, Verdict};
 use crate::worker::{Attempt, AudioWritten};
 
@@ -286,6 +288,14 @@ pub(crate) fn judge(
                     {
                         problems.push(problem);
                     }
+                    // What is not audio never reaches the caller's sink.
+                    if let (FaultKind::NotAudio { .. }, Some(written @ 1..)) =
+                        (&plan.fault, attempt.written_on_error)
+                    {
+                        problems.push(format!(
+                            "{written} bytes of a 200 that is not audio reached the sink"
+                        ));
+                    }
                 }
                 (ExpectedOutcome::Error(ExpectedError::AudioCut), Ok(_))
                     if TOLERATE_SHORT_AUDIO_REPORTED_AS_SUCCESS =>
@@ -441,11 +451,15 @@ fn error_case(error: &Error) -> &'static str {
     }
 }
 
+/// The sample rate of the raw PCM a job asks for (`pcm_16000`).
+pub(crate) const PCM_RATE: u64 = 16_000;
+
 /// Checks what an ElevenLabs compose wrote: the sink holds a whole WAV
 /// file of the requested length (its header parsed: `RIFF` size, `fmt `,
 /// `data` length = length x rate x block size, and exactly that much data),
-/// the call reported the bytes the sink holds and `audio/wav`, and a
-/// detailed compose's metadata names the song.
+/// or, for a job asking for raw PCM, exactly length x 16,000 x 2 bytes; the
+/// call reported the bytes the sink holds and `audio/wav` (`audio/pcm`),
+/// and a detailed compose's metadata names the song.
 fn check_audio(plan: &JobPlan, audio: &AudioWritten, problems: &mut Vec<String>) {
     let bytes = &audio.bytes;
     if audio.composed.bytes != bytes.len() as u64 {
@@ -455,14 +469,27 @@ fn check_audio(plan: &JobPlan, audio: &AudioWritten, problems: &mut Vec<String>)
             bytes.len()
         ));
     }
-    if audio.composed.content_type.as_deref() != Some("audio/wav") {
+    let content_type = if plan.pcm { "audio/pcm" } else { "audio/wav" };
+    if audio.composed.content_type.as_deref() != Some(content_type) {
         problems.push(format!(
-            "the audio's content type is {:?}, not audio/wav",
+            "the audio's content type is {:?}, not {content_type}",
             audio.composed.content_type
         ));
     }
     if let Some(Err(reason)) = &audio.metadata {
         problems.push(reason.clone());
+    }
+    if plan.pcm {
+        let expected = u64::from(plan.music_seconds) * PCM_RATE * 2;
+        if bytes.len() as u64 != expected {
+            problems.push(format!(
+                "{} s of 16-bit PCM at {PCM_RATE} Hz is {expected} bytes; the sink holds {} \
+                 (a short file reported as success)",
+                plan.music_seconds,
+                bytes.len()
+            ));
+        }
+        return;
     }
     match wav_data(bytes) {
         Err(reason) => problems.push(format!("{} bytes of audio: {reason}", bytes.len())),
@@ -470,7 +497,8 @@ fn check_audio(plan: &JobPlan, audio: &AudioWritten, problems: &mut Vec<String>)
             let expected = u64::from(plan.music_seconds) * u64::from(wav.rate) * wav.block;
             if wav.declared != expected || wav.present != expected {
                 problems.push(format!(
-                    "a WAV of {} s at {} Hz holds {expected} bytes of samples; its header                      declares {} and {} are there (a short file reported as success)",
+                    "a WAV of {} s at {} Hz holds {expected} bytes of samples; its header \
+                     declares {} and {} are there (a short file reported as success)",
                     plan.music_seconds, wav.rate, wav.declared, wav.present
                 ));
             }
@@ -790,6 +818,7 @@ mod tests {
         Ended::Finished(Attempt {
             downloads: outputs.iter().map(|o| (o.url.clone(), Ok(()))).collect(),
             audio: None,
+            written_on_error: None,
             result: Ok(JobOutput {
                 provider: ProviderName::SoundPiece,
                 id: id.to_owned(),
@@ -883,6 +912,7 @@ mod tests {
                 result: Err(rate_limited(retry_after)),
                 downloads: Vec::new(),
                 audio: None,
+                written_on_error: None,
             })
         };
         let right = judge(
@@ -944,6 +974,7 @@ mod tests {
             result: Err(error),
             downloads: Vec::new(),
             audio: None,
+            written_on_error: None,
         })
     }
 
@@ -1056,6 +1087,7 @@ mod tests {
                 bytes,
                 metadata: None,
             }),
+            written_on_error: None,
         })
     }
 
@@ -1094,6 +1126,41 @@ mod tests {
         let twice = observed(&plan, 2, vec![compose_request(&plan, KEY)]);
         let record = judge(&plan, composed(wav(3, None)), &twice, Duration::ZERO);
         assert_eq!(record.duplicates, 1, "{record:?}");
+    }
+
+    #[test]
+    fn a_200_that_is_not_audio_must_end_as_its_provider_error_with_nothing_in_the_sink() {
+        let plan = plan(
+            Operation::ElevenLabsCompose,
+            FaultKind::NotAudio { json: false },
+        );
+        let seen = observed(&plan, 0, vec![compose_request(&plan, KEY)]);
+        let page = || {
+            answered(
+                ProviderName::ElevenLabs,
+                200,
+                "text/html",
+                "<html>Just a moment...</html>",
+                None,
+            )
+        };
+        let right = judge(&plan, failed(page()), &seen, Duration::ZERO);
+        assert_eq!(right.verdict, Verdict::TypedError, "{right:?}");
+        let leaky = Ended::Finished(Attempt {
+            written_on_error: Some(29),
+            ..match failed(page()) {
+                Ended::Finished(attempt) => attempt,
+                _ => unreachable!(),
+            }
+        });
+        let wrong = judge(&plan, leaky, &seen, Duration::ZERO);
+        assert!(
+            matches!(&wrong.verdict, Verdict::Wrong(r) if r.contains("reached the sink")),
+            "{wrong:?}"
+        );
+        // Saved as a song: wrong whatever it holds.
+        let saved = judge(&plan, composed(wav(3, None)), &seen, Duration::ZERO);
+        assert!(matches!(saved.verdict, Verdict::Wrong(_)), "{saved:?}");
     }
 
     #[test]

@@ -333,6 +333,14 @@ pub enum FaultKind {
         /// Answers in a row (1 to the retry budget); each one handled.
         count: u32,
     },
+    /// The create is answered `200 OK` with a body that is not audio (the
+    /// provider's JSON error body, or an HTML page), without being handled
+    /// (audio answers only): a 200 a client must look at before calling it
+    /// a song.
+    NotAudio {
+        /// `true`: the JSON error body; `false`: an HTML page.
+        json: bool,
+    },
     /// A proxy in front of the provider answers the request with a page
     /// that is not JSON (HTML, `text/plain` or nothing), `count` times in a
     /// row, without forwarding it.
@@ -387,11 +395,12 @@ impl FaultKind {
             FaultKind::Misleading { .. } => "misleading 5xx text on create",
             FaultKind::ErrorPage { .. } => "non-JSON error page",
             FaultKind::EchoKey { .. } => "key echoed in the answer",
+            FaultKind::NotAudio { .. } => "a 200 that is not audio",
         }
     }
 
     /// Every family name, in report order.
-    pub const FAMILIES: [&'static str; 16] = [
+    pub const FAMILIES: [&'static str; 17] = [
         "none",
         "429/503 burst on create",
         "429/503 past the retry budget",
@@ -408,6 +417,7 @@ impl FaultKind {
         "misleading 5xx text on create",
         "non-JSON error page",
         "key echoed in the answer",
+        "a 200 that is not audio",
     ];
 
     /// A fault and an operation it fits, drawn from `rng`: every fault
@@ -433,8 +443,9 @@ impl FaultKind {
             Misleading,
             ErrorPage,
             EchoKey,
+            NotAudio,
         }
-        const ALL: [Family; 16] = [
+        const ALL: [Family; 17] = [
             Family::None,
             Family::CreateBurst,
             Family::CreateStorm,
@@ -451,6 +462,7 @@ impl FaultKind {
             Family::Misleading,
             Family::ErrorPage,
             Family::EchoKey,
+            Family::NotAudio,
         ];
         let family = ALL.choose(rng).copied().unwrap_or(Family::None);
         let streams_only = matches!(
@@ -468,6 +480,7 @@ impl FaultKind {
             let streams = operation.stream_shape().is_some()
                 || (operation.streams_audio() && family != Family::StallPastIdle);
             (!streams_only || streams)
+                && (family != Family::NotAudio || operation.streams_audio())
                 && (family != Family::PollBurst || operation.poll_route().is_some())
                 && (!matches!(family, Family::FailPrompt | Family::NoCredits)
                     || !operation.streams_audio())
@@ -558,6 +571,9 @@ impl FaultKind {
                 status: pick(rng, &[400, 401, 500, 502]),
                 pad: rng.random_range(0..=MAX_ECHO_PAD),
             },
+            Family::NotAudio => FaultKind::NotAudio {
+                json: rng.random_bool(0.5),
+            },
         };
         (operation, fault)
     }
@@ -628,6 +644,15 @@ impl fmt::Display for FaultKind {
                 f,
                 "{status} echoing the key on {} after {pad} characters",
                 target.name()
+            ),
+            FaultKind::NotAudio { json } => write!(
+                f,
+                "200 with {} instead of audio",
+                if *json {
+                    "a JSON error"
+                } else {
+                    "an HTML page"
+                }
             ),
             other => f.write_str(other.family()),
         }
@@ -848,6 +873,10 @@ pub struct JobPlan {
     pub music_seconds: u32,
     /// Whether an ElevenLabs compose writes to a temporary file (else to a `Vec`).
     pub sink_file: bool,
+    /// ElevenLabs: ask for raw PCM (`pcm_16000`: no header says its length,
+    /// so only the request can tell a clean early end) instead of the
+    /// default (a WAV file).
+    pub pcm: bool,
 }
 
 const STYLES: &[&str] = &[
@@ -915,6 +944,8 @@ impl JobPlan {
             upload_bytes: rng.random_range(1_024..=64 * 1_024),
             music_seconds,
             sink_file: rng.random_bool(0.5),
+            // Drawn last, so that every earlier draw of a seed stays.
+            pcm: rng.random_bool(0.5),
         }
     }
 
@@ -1001,6 +1032,7 @@ impl JobPlan {
                     None => return Vec::new(),
                 }
             }
+            FaultKind::NotAudio { json } => on_create(Fault::NotAudio { json }),
             FaultKind::EchoKey {
                 target,
                 status,
@@ -1181,6 +1213,19 @@ impl JobPlan {
                 count,
                 retry_after,
             } => self.after_answers(target, status, count, Some(retry_after), body.into(), false),
+            // A 200 is final: never resent, nothing handled, nothing written.
+            FaultKind::NotAudio { json } => self.after_answers(
+                Target::Create,
+                200,
+                1,
+                None,
+                if json {
+                    AnswerBody::Json
+                } else {
+                    AnswerBody::Html
+                },
+                false,
+            ),
             FaultKind::EchoKey { target, status, .. } => self.after_answers(
                 target,
                 status,

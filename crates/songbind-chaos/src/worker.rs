@@ -114,6 +114,9 @@ pub(crate) struct Attempt {
     /// For an ElevenLabs compose that returned: what it reported and the
     /// bytes that reached the sink.
     pub(crate) audio: Option<AudioWritten>,
+    /// For an ElevenLabs compose that failed: how many bytes had reached
+    /// the sink (a 200 that is not audio must leave none).
+    pub(crate) written_on_error: Option<u64>,
 }
 
 /// What an ElevenLabs compose reported, and what its sink holds.
@@ -282,6 +285,7 @@ async fn attempt(clients: Arc<Clients>, plan: JobPlan, upload: Option<PathBuf>) 
         result,
         downloads,
         audio: None,
+        written_on_error: None,
     }
 }
 
@@ -290,9 +294,12 @@ async fn attempt(clients: Arc<Clients>, plan: JobPlan, upload: Option<PathBuf>) 
 /// [`JobOutput`] (its id the `song-id`, one output naming the sink), with
 /// what the call reported and the bytes the sink holds.
 async fn compose(client: &ElevenLabs, plan: &JobPlan, path: Option<PathBuf>) -> Attempt {
-    let request = ComposeRequest::from_prompt(plan.prompt.clone())
+    let mut request = ComposeRequest::from_prompt(plan.prompt.clone())
         .music_length_ms(i64::from(plan.music_seconds) * 1_000)
         .with_timestamps(plan.send_lyrics);
+    if plan.pcm {
+        request = request.output_format(songbind::elevenlabs::OutputFormat::Pcm16000);
+    }
     let detailed = plan.operation == Operation::ElevenLabsComposeDetailed;
     let progress = |_: u64| {};
     let called = match &path {
@@ -309,7 +316,10 @@ async fn compose(client: &ElevenLabs, plan: &JobPlan, path: Option<PathBuf>) -> 
                     .await
                     .map(|c| (c, None))
             };
-            result.map(|(composed, metadata)| (composed, metadata, Ok(sink)))
+            match result {
+                Ok((composed, metadata)) => Ok((composed, metadata, Ok(sink))),
+                Err(error) => Err((error, sink.len() as u64)),
+            }
         }
         Some(path) => {
             let file = tokio::fs::OpenOptions::new()
@@ -318,10 +328,13 @@ async fn compose(client: &ElevenLabs, plan: &JobPlan, path: Option<PathBuf>) -> 
                 .open(path)
                 .await;
             match file {
-                Err(source) => Err(songbind::Error::Io {
-                    path: path.display().to_string(),
-                    source,
-                }),
+                Err(source) => Err((
+                    songbind::Error::Io {
+                        path: path.display().to_string(),
+                        source,
+                    },
+                    0,
+                )),
                 Ok(mut file) => {
                     let result = if detailed {
                         client
@@ -340,17 +353,21 @@ async fn compose(client: &ElevenLabs, plan: &JobPlan, path: Option<PathBuf>) -> 
                             let bytes = tokio::fs::read(path).await.map_err(|e| e.to_string());
                             Ok((composed, metadata, bytes))
                         }
-                        Err(error) => Err(error),
+                        Err(error) => {
+                            let written = tokio::fs::metadata(path).await.map_or(0, |m| m.len());
+                            Err((error, written))
+                        }
                     }
                 }
             }
         }
     };
     match called {
-        Err(error) => Attempt {
+        Err((error, written)) => Attempt {
             result: Err(error),
             downloads: Vec::new(),
             audio: None,
+            written_on_error: Some(written),
         },
         Ok((composed, metadata, bytes)) => {
             let sink = match &path {
@@ -374,6 +391,7 @@ async fn compose(client: &ElevenLabs, plan: &JobPlan, path: Option<PathBuf>) -> 
                     bytes,
                     metadata,
                 }),
+                written_on_error: None,
             }
         }
     }

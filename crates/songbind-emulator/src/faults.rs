@@ -18,6 +18,7 @@
 //! | `page:<code>:<html\|text\|empty>[:retry-after=<secs>]` | answers `<code>` with a body that is not JSON (a proxy's HTML page, a `text/plain` line, or nothing), without handling the request |
 //! | `misleading:<5xx>` | handles the request (the job is created), then answers the 5xx with the provider's JSON error body and a text that reads as if nothing was taken |
 //! | `echo-auth:<code>[:pad=<n>]` | answers `<code>` echoing the request's key header (`Authorization`, or the provider's own such as `xi-api-key`), without handling the request: a 4xx in the provider's JSON error body (`bad request; you sent <value>`), a 5xx as a `text/plain` list of the request headers; with `pad`, after `n` characters of trace id (so the key lands anywhere in the text) |
+//! | `not-audio:<json\|html>` | answers `200 OK` with the provider's JSON error body (`json`) or an HTML page (`html`) instead of handling the request: a 200 that does not carry what was asked for (the audio of a compose) |
 //! | `lose-reply` | handles the request, then closes the connection with no reply |
 //! | `stall:<duration>` | holds the request, then handles it |
 //! | `drop-stream:<n>`, `end-stream:<n>`, `stall-stream:<n>:<duration>`, `fragment` | shape a streamed body (Soundverse's SSE; ElevenLabs' chunked audio, multipart and SSE answers, counting pieces as events) |
@@ -83,6 +84,14 @@ pub enum Fault {
         /// that the key can land anywhere in the text, e.g. across the end
         /// of an excerpt a client keeps.
         pad: usize,
+    },
+    /// Answer `200 OK` with a body that is not what was asked for, instead
+    /// of handling the request: the provider's JSON error body, or a
+    /// proxy's HTML page. A client that trusts a 200 without looking at it
+    /// calls this a song.
+    NotAudio {
+        /// `true`: the provider's JSON error body; `false`: an HTML page.
+        json: bool,
     },
     /// Handle the request (a job is created), then close the connection
     /// without sending any reply: the client cannot know the job exists.
@@ -156,6 +165,18 @@ impl Fault {
             Fault::EchoAuth { status, pad } => {
                 let status = StatusCode::from_u16(status).ok()?;
                 Some(echo_auth(provider, status, pad, headers))
+            }
+            Fault::NotAudio { json: true } => Some(provider.error(
+                StatusCode::OK,
+                "Your request could not be completed: the composition service is busy",
+            )),
+            Fault::NotAudio { json: false } => {
+                let mut html = page(StatusCode::OK, PageBody::Html);
+                *html.body_mut() = Body::from(
+                    "<html><head><title>Just a moment...</title></head>\r\n\
+                     <body><h1>Checking your browser before accessing the site.</h1></body></html>\r\n",
+                );
+                Some(html)
             }
             _ => None,
         }
@@ -279,7 +300,7 @@ const MAX_PAD: usize = 65_536;
 /// Why a fault description could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "invalid fault `{input}`: {reason} (expected e.g. `status:429:retry-after=2`, `page:502:html`, `page:429:text:retry-after=1`, `misleading:504`, `echo-auth:400`, `lose-reply`, `stall:500ms`, `drop-stream:3`, `end-stream:3`, `stall-stream:3:2s`, `fragment`)"
+    "invalid fault `{input}`: {reason} (expected e.g. `status:429:retry-after=2`, `page:502:html`, `page:429:text:retry-after=1`, `misleading:504`, `echo-auth:400`, `not-audio:json`, `lose-reply`, `stall:500ms`, `drop-stream:3`, `end-stream:3`, `stall-stream:3:2s`, `fragment`)"
 )]
 pub struct ParseFaultError {
     input: String,
@@ -291,7 +312,8 @@ impl FromStr for Fault {
 
     /// Text form: `status:<code>[:retry-after=<secs>]`,
     /// `page:<code>:<html|text|empty>[:retry-after=<secs>]`,
-    /// `misleading:<5xx>`, `echo-auth:<code>[:pad=<n>]`, `lose-reply`,
+    /// `misleading:<5xx>`, `echo-auth:<code>[:pad=<n>]`,
+    /// `not-audio:<json|html>`, `lose-reply`,
     /// `stall:<duration>`, `drop-stream:<n>`, `end-stream:<n>`,
     /// `stall-stream:<n>:<duration>`, `fragment`. Durations take `ms` or
     /// `s`; codes are 400 to 599 (500 to 599 for `misleading`).
@@ -352,6 +374,13 @@ impl FromStr for Fault {
                         .filter(|n| *n <= MAX_PAD)
                         .ok_or_else(|| err("expected pad=<characters> (at most 65536)"))?,
                     _ => return Err(err("too many parts")),
+                },
+            }),
+            ["not-audio", body] => Ok(Fault::NotAudio {
+                json: match *body {
+                    "json" => true,
+                    "html" => false,
+                    _ => return Err(err("the body of a not-audio 200 must be json or html")),
                 },
             }),
             ["lose-reply"] => Ok(Fault::LoseReply),
@@ -497,6 +526,12 @@ mod tests {
             })
         );
         assert_eq!("lose-reply".parse(), Ok(Fault::LoseReply));
+        assert_eq!("not-audio:json".parse(), Ok(Fault::NotAudio { json: true }));
+        assert_eq!(
+            "not-audio:html".parse(),
+            Ok(Fault::NotAudio { json: false })
+        );
+        assert!("not-audio:mp3".parse::<Fault>().is_err());
         assert_eq!(
             "stall:250ms".parse(),
             Ok(Fault::Stall(Duration::from_millis(250)))

@@ -194,6 +194,7 @@ async fn listen(
         forward,
         counts: Mutex::new(Counts::default()),
         in_flight: AtomicUsize::new(0),
+        cut_off: AtomicUsize::new(0),
     });
     let app = Router::new()
         .fallback(receive)
@@ -234,7 +235,8 @@ async fn listen(
     let _ = stop.send(());
     let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), &mut server).await;
     server.abort();
-    let unanswered = listener.in_flight.load(Ordering::SeqCst);
+    let unanswered =
+        listener.cut_off.load(Ordering::SeqCst) + listener.in_flight.load(Ordering::SeqCst);
     let counts = *lock(&listener.counts);
     let mut last = format!(
         "stopped: {} accepted, {} duplicate{}, {} rejected, {} not answered 2xx",
@@ -275,6 +277,8 @@ struct Listener {
     counts: Mutex<Counts>,
     /// Deliveries being handled now (said on Ctrl-C).
     in_flight: AtomicUsize,
+    /// Deliveries whose connection the stop closed before they were answered.
+    cut_off: AtomicUsize,
 }
 
 /// How many deliveries were accepted, answered as duplicates, refused, and
@@ -388,19 +392,35 @@ impl Printer {
     }
 }
 
-/// Counts a delivery as being handled while it lives.
-struct InFlight<'a>(&'a AtomicUsize);
+/// Counts a delivery as being handled while it lives; one dropped before
+/// [`InFlight::done`] (its connection closed by the stop) counts as cut off.
+struct InFlight<'a> {
+    listener: &'a Listener,
+    done: bool,
+}
 
 impl<'a> InFlight<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::SeqCst);
-        Self(count)
+    fn enter(listener: &'a Listener) -> Self {
+        listener.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self {
+            listener,
+            done: false,
+        }
+    }
+
+    /// The delivery was answered.
+    fn done(mut self, response: Response) -> Response {
+        self.done = true;
+        response
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.listener.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !self.done {
+            self.listener.cut_off.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -412,7 +432,19 @@ async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let _in_flight = InFlight::enter(&listener.in_flight);
+    let in_flight = InFlight::enter(&listener);
+    let response = answer(&listener, method, uri, headers, body).await;
+    in_flight.done(response)
+}
+
+/// The answer to one request.
+async fn answer(
+    listener: &Listener,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let path = printable(uri.path()).into_owned();
     if method != Method::POST {
         listener.printer.note(&format!(

@@ -703,47 +703,21 @@ async fn a_song_id_cannot_name_a_file_outside_the_directory() {
 
 // ------------------------------------------------------- a hostile peer
 
-/// A loopback server that answers every request with `answer` (a whole
-/// raw HTTP answer) and then, with `endless`, sends `endless` over and
-/// over until the client goes away; it counts the requests it read.
-struct Hostile {
-    url: String,
-    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
+/// The hostile-peer kit's scripted server: each request is answered with
+/// a whole raw answer (or, for endless bodies, a start and then a repeat).
+use songbind_hostile::{Script, Server as Hostile};
 
-impl Hostile {
-    async fn start(answer: Vec<u8>, endless: Option<Vec<u8>>) -> Self {
-        use std::sync::atomic::Ordering;
-        use tokio::io::AsyncWriteExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = requests.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let (answer, endless, counted) = (answer.clone(), endless.clone(), counted.clone());
-                tokio::spawn(async move {
-                    if read_request(&mut socket).await.is_none() {
-                        return;
-                    }
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    if socket.write_all(&answer).await.is_err() {
-                        return;
-                    }
-                    if let Some(endless) = endless {
-                        while socket.write_all(&endless).await.is_ok() {}
-                        return;
-                    }
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
-        Self { url, requests }
-    }
-
-    fn requests(&self) -> usize {
-        self.requests.load(std::sync::atomic::Ordering::SeqCst)
-    }
+/// A server answering every request with `answer` and then, with
+/// `endless`, sending `endless` over and over until the client goes away.
+async fn hostile(answer: Vec<u8>, endless: Option<Vec<u8>>) -> Hostile {
+    Hostile::always(match endless {
+        None => Script::Answer(answer),
+        Some(repeat) => Script::Repeating {
+            start: answer,
+            repeat,
+        },
+    })
+    .await
 }
 
 /// A 200 typed `content_type` with `body` and a fixed song-id.
@@ -811,7 +785,7 @@ async fn refused(server: &Hostile, extra: &[&str], says: &[&str]) {
         files_in(dir.path())
     );
     assert_eq!(
-        server.requests(),
+        server.count(),
         1,
         "{extra:?}: a billed compose is sent once"
     );
@@ -821,7 +795,7 @@ async fn refused(server: &Hostile, extra: &[&str], says: &[&str]) {
 async fn a_200_holding_a_json_error_exits_1_with_its_message_and_leaves_no_file() {
     let json =
         br#"{"detail": {"status": "quota_exceeded", "message": "You have no credits left"}}"#;
-    let server = Hostile::start(answer_200("application/json", json), None).await;
+    let server = hostile(answer_200("application/json", json), None).await;
     refused(
         &server,
         &[],
@@ -834,14 +808,14 @@ async fn a_200_holding_a_json_error_exits_1_with_its_message_and_leaves_no_file(
 async fn a_200_holding_an_html_page_exits_1_and_leaves_no_file() {
     let html = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>";
     for content_type in ["text/html", "audio/mpeg"] {
-        let server = Hostile::start(answer_200(content_type, html), None).await;
+        let server = hostile(answer_200(content_type, html), None).await;
         refused(&server, &[], &["not audio", "Down for maintenance"]).await;
     }
 }
 
 #[tokio::test]
 async fn an_audio_part_typed_audio_json_is_refused_and_never_named_json() {
-    let server = Hostile::start(
+    let server = hostile(
         detailed_answer("sb1", "sb1", "audio/json", br#"{"fake": "audio"}"#),
         None,
     )
@@ -859,7 +833,7 @@ async fn a_boundary_rfc_2046_forbids_exits_1_before_any_byte_is_written() {
     // Read as `a` (or as nothing), these cut the audio at "\n--a".
     let audio = b"ID3 the song\r\n--a and the rest of the song";
     for (given, used) in [("\"\"", ""), ("\"a;b\"", "a;b")] {
-        let server = Hostile::start(detailed_answer(given, used, "audio/mpeg", audio), None).await;
+        let server = hostile(detailed_answer(given, used, "audio/mpeg", audio), None).await;
         refused(&server, &["--detailed"], &["boundary", "RFC 2046"]).await;
     }
 }
@@ -906,9 +880,9 @@ async fn detailed_checks_its_audio_as_plain_compose_does() {
         (Vec::new(), "held no audio"),
         (short_wav(1000, 100), "declares 1044 bytes"),
     ] {
-        let server = Hostile::start(detailed_answer("sb1", "sb1", "audio/wav", &audio), None).await;
+        let server = hostile(detailed_answer("sb1", "sb1", "audio/wav", &audio), None).await;
         refused(&server, &["--detailed"], &[says]).await;
-        let plain = Hostile::start(answer_200("audio/wav", &audio), None).await;
+        let plain = hostile(answer_200("audio/wav", &audio), None).await;
         refused(&plain, &[], &[says]).await;
     }
 }
@@ -919,11 +893,56 @@ async fn endless_part_headers_exit_1_without_reading_them_all() {
         "HTTP/1.1 200 OK\r\ncontent-type: multipart/mixed; boundary=sb1\r\nsong-id: hostile_id\r\n\
          connection: close\r\n\r\n--sb1\r\ncontent-type: application/json\r\n\r\n{METADATA}\r\n--sb1\r\n"
     );
-    let server = Hostile::start(head.into_bytes(), Some("a:b\r\n".repeat(1000).into_bytes())).await;
+    let server = hostile(head.into_bytes(), Some("a:b\r\n".repeat(1000).into_bytes())).await;
     refused(
         &server,
         &["--detailed", "--timeout", "20"],
         &["64 header lines"],
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_plan_file_that_never_ends_is_refused_at_its_cap_with_exit_2() {
+    let run = songbind(&["elevenlabs", "compose", "--plan-file", "/dev/zero"]).await;
+    let line = run.failure(2);
+    assert!(
+        line.contains("--plan-file") && line.contains("larger than"),
+        "{line}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn force_never_writes_a_suggested_plan_through_a_planted_link() {
+    let emulator = Emulator::start_for_tests().await.unwrap();
+    let base_url = emulator.base_url(Provider::ElevenLabs);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = serde_json::json!({"chunks": [
+        {"text": "[Verse]\nla la", "duration_ms": 10000, "positive_styles": ["synth-pop", "Daft Punk"]}
+    ]});
+    let plan_file = dir.path().join("plan.json");
+    std::fs::write(&plan_file, plan.to_string()).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let victim = songbind_hostile::plant_link(&out, "suggested-plan.json");
+    let args = [
+        "compose",
+        "--force",
+        "--plan-file",
+        plan_file.to_str().unwrap(),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ];
+    let run = against(&base_url, &args).await;
+    let line = run.failure(1);
+    assert!(
+        songbind_hostile::untouched(&victim),
+        "written through the link"
+    );
+    // Written beside it instead, under the next free name.
+    let beside = out.join("suggested-plan-2.json");
+    assert!(line.contains(&beside.display().to_string()), "{line}");
+    let written: Value = serde_json::from_slice(&std::fs::read(&beside).unwrap()).unwrap();
+    assert!(written.get("chunks").is_some(), "{written}");
 }

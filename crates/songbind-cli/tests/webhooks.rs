@@ -1322,3 +1322,72 @@ async fn a_mock_run_waits_at_most_five_seconds_for_a_callback_that_hangs() {
     assert!(took >= Duration::from_secs(5), "{took:?}");
     assert_eq!(accepted.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn verify_reads_its_files_only_up_to_a_cap() {
+    for (flag, other) in [
+        ("--body-file", "--headers-file"),
+        ("--headers-file", "--body-file"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, "webhook-id: msg_1\n").unwrap();
+        let run = run(
+            &[
+                "webhooks",
+                "verify",
+                "--provider",
+                "soundpiece",
+                "--secret",
+                SECRET,
+                flag,
+                "/dev/zero",
+                other,
+                small.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(run.code, Some(2), "{flag}: {run:#?}");
+        assert!(
+            run.stderr.contains(flag) && run.stderr.contains("larger than"),
+            "{flag}: {run:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ctrl_c_says_how_many_deliveries_it_cut_off() {
+    // The forward target never answers: the delivery is in flight at Ctrl-C.
+    let target = songbind_hostile::Server::always(songbind_hostile::Script::Silent).await;
+    let mut listener = Listener::start(
+        &[],
+        &["--provider", "musicgpt", "--forward-to", &target.url],
+        &[],
+    )
+    .await;
+    let url = listener.url.clone();
+    let delivery = tokio::spawn(async move {
+        let lyrics = br#"{"conversion_type":"Lyrics","task_id":"t-c","lyrics":"x"}"#;
+        client()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(lyrics.to_vec())
+            .send()
+            .await
+            .map(|answer| answer.status().as_u16())
+    });
+    // Printed, then forwarded: the target has it when the line is out.
+    assert_eq!(listener.stdout_line().await, "musicgpt lyrics - - task t-c");
+    while target.count() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let stopped = listener.stop().await;
+    assert_eq!(stopped.code, Some(0), "{stopped:#?}");
+    let said: String = stopped.stderr.join("\n");
+    assert!(said.contains("1 delivery is being handled"), "{said}");
+    assert!(said.contains("1 cut off by the stop"), "{said}");
+    // The provider never got a 2xx for it: it will deliver it again.
+    let answered = delivery.await.unwrap();
+    assert!(!matches!(answered, Ok(200..=299)), "{answered:?}");
+}

@@ -54,6 +54,15 @@ pub enum Script {
     /// A status line, then header lines without end (`x-n: n`), until the
     /// peer goes away.
     EndlessHeaders,
+    /// These bytes (the start of an answer), then `repeat` over and over
+    /// until the peer goes away: a body that never ends in a shape of the
+    /// test's choosing (endless part headers, endless events).
+    Repeating {
+        /// What is sent first.
+        start: Vec<u8>,
+        /// What is sent after it, without end.
+        repeat: Vec<u8>,
+    },
     /// A `200` of `content_type` whose chunked body never ends (1 MiB
     /// pieces of `filler`), until the peer goes away.
     EndlessBody {
@@ -223,6 +232,12 @@ async fn play(socket: &mut TcpStream, step: Script, headers: &[(String, String)]
                     return;
                 }
             }
+        }
+        Script::Repeating { start, repeat } => {
+            if socket.write_all(&start).await.is_err() {
+                return;
+            }
+            while socket.write_all(&repeat).await.is_ok() {}
         }
         Script::EndlessBody {
             content_type,

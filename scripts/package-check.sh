@@ -147,6 +147,11 @@ for name in "${names[@]}"; do pkg_args+=(-p "$name"); done
 target_dir=$(cargo metadata --no-deps --format-version 1 --offline --locked |
     grep -o '"target_directory":"[^"]*"' | sed 's/^"target_directory":"//; s/"$//')
 rm -f "$target_dir"/package/*.crate
+# Packaging resolves each crate's own Cargo.lock offline, for every target
+# platform: the registry cache must hold the crates of every platform
+# (android_system_properties, winapi, ...), which a build here never
+# downloads. `cargo fetch` (all platforms) fills it from the registry.
+cargo fetch --locked --quiet
 if ! cargo package --no-verify --offline --locked --allow-dirty --quiet "${pkg_args[@]}"; then
     fail "cargo package failed for: ${names[*]}"
     exit 1

@@ -63,12 +63,7 @@ impl Answers {
 
     /// Answers recorded with `redactor`'s key scrubbed from the headers.
     #[cfg_attr(
-        not(any(
-            feature = "soundverse",
-            feature = "soundpiece",
-            feature = "musicgpt",
-            feature = "elevenlabs"
-        )),
+        not(feature = "_provider"),
         allow(dead_code)
     )]
     pub(crate) fn scrubbed_by(redactor: &Redactor) -> Self {
@@ -96,7 +91,7 @@ impl Answers {
 
     /// Runs `work` with its calls' answers recorded here.
     #[cfg_attr(
-        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        not(feature = "_polled"),
         allow(dead_code)
     )]
     pub(crate) async fn scope<F: std::future::Future>(&self, work: F) -> F::Output {

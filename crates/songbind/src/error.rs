@@ -455,12 +455,7 @@ impl Error {
 
     /// A decode error for `what`, keeping (a bounded part of) the raw text.
     #[cfg_attr(
-        not(any(
-            feature = "soundverse",
-            feature = "soundpiece",
-            feature = "musicgpt",
-            feature = "elevenlabs"
-        )),
+        not(feature = "_provider"),
         allow(dead_code)
     )]
     pub(crate) fn decode(what: impl Into<String>, reason: impl fmt::Display, raw: &str) -> Self {
@@ -719,12 +714,7 @@ fn read_body(json: &Value) -> (String, Vec<FieldIssue>) {
 /// through [`Error::from_response`]; transport failures stay
 /// [`Error::Transport`] so retry classification can tell a connection that
 /// never opened from one that broke.
-#[cfg(any(
-    feature = "soundverse",
-    feature = "soundpiece",
-    feature = "musicgpt",
-    feature = "elevenlabs"
-))]
+#[cfg(feature = "_provider")]
 pub(crate) async fn from_generated<E: serde::Serialize>(
     provider: ProviderName,
     error: progenitor_client::Error<E>,

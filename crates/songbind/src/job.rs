@@ -267,12 +267,7 @@ impl std::fmt::Debug for Job {
 
 impl Job {
     #[cfg_attr(
-        not(any(
-            feature = "soundverse",
-            feature = "soundpiece",
-            feature = "musicgpt",
-            feature = "elevenlabs"
-        )),
+        not(feature = "_provider"),
         allow(dead_code)
     )]
     pub(crate) fn new(
@@ -294,7 +289,7 @@ impl Job {
 
     /// Shares `answers`, where the create's answer was recorded.
     #[cfg_attr(
-        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        not(feature = "_polled"),
         allow(dead_code)
     )]
     pub(crate) fn with_answers(mut self, answers: crate::answers::Answers) -> Self {
@@ -312,7 +307,7 @@ impl Job {
     /// Every error the job's events end with names `resume` (the job
     /// exists, and this finds it again).
     #[cfg_attr(
-        not(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt")),
+        not(feature = "_polled"),
         allow(dead_code)
     )]
     pub(crate) fn resumable(mut self, resume: ResumeWith) -> Self {

@@ -129,12 +129,7 @@ pub struct ReadmeDoctests;
 
 pub mod answers;
 mod audio;
-#[cfg(any(
-    feature = "soundverse",
-    feature = "soundpiece",
-    feature = "musicgpt",
-    feature = "elevenlabs"
-))]
+#[cfg(feature = "_provider")]
 mod client;
 pub mod download;
 #[cfg(feature = "elevenlabs")]
@@ -149,7 +144,7 @@ mod multipart;
 #[cfg(feature = "musicgpt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "musicgpt")))]
 pub mod musicgpt;
-#[cfg(any(feature = "soundverse", feature = "soundpiece", feature = "musicgpt"))]
+#[cfg(feature = "_polled")]
 mod poll;
 mod redact;
 pub mod retry;

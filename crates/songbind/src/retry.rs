@@ -234,12 +234,7 @@ impl RequestOptions {
 }
 
 #[cfg_attr(
-    not(any(
-        feature = "soundverse",
-        feature = "soundpiece",
-        feature = "musicgpt",
-        feature = "elevenlabs"
-    )),
+    not(feature = "_provider"),
     allow(dead_code)
 )]
 impl Calls {
@@ -312,12 +307,7 @@ impl Calls {
 
     /// Sends a generated-client request under the policy, mapping its errors
     /// to [`Error`] so they can be classified (and returned) like any other.
-    #[cfg(any(
-        feature = "soundverse",
-        feature = "soundpiece",
-        feature = "musicgpt",
-        feature = "elevenlabs"
-    ))]
+    #[cfg(feature = "_provider")]
     pub(crate) async fn generated<T, E, F, Fut>(
         &self,
         operation: &'static str,
@@ -381,12 +371,7 @@ impl Calls {
     }
 
     /// [`Calls::generated`], keeping the answer's status and headers.
-    #[cfg(any(
-        feature = "soundverse",
-        feature = "soundpiece",
-        feature = "musicgpt",
-        feature = "elevenlabs"
-    ))]
+    #[cfg(feature = "_provider")]
     pub(crate) async fn generated_response<T, E, F, Fut>(
         &self,
         operation: &'static str,

@@ -90,12 +90,7 @@ impl Secret {
 /// async-openai's `from_env` reads them: `<PREFIX>_API_KEY` (required) and
 /// `<PREFIX>_BASE_URL` (optional; the spec's default base URL otherwise).
 #[cfg_attr(
-    not(any(
-        feature = "soundverse",
-        feature = "soundpiece",
-        feature = "musicgpt",
-        feature = "elevenlabs"
-    )),
+    not(feature = "_provider"),
     allow(dead_code)
 )]
 pub(crate) fn provider_env(

@@ -126,7 +126,7 @@ pub enum WebhookError {
 impl WebhookError {
     /// An [`WebhookError::InvalidPayload`], keeping a bounded part of `raw`.
     #[cfg_attr(
-        not(any(feature = "soundpiece", feature = "musicgpt")),
+        not(feature = "_webhooks"),
         allow(dead_code)
     )]
     pub(crate) fn payload(what: &'static str, reason: impl std::fmt::Display, raw: &str) -> Self {

@@ -62,10 +62,7 @@ impl Answers {
     }
 
     /// Answers recorded with `redactor`'s key scrubbed from the headers.
-    #[cfg_attr(
-        not(feature = "_provider"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "_provider"), allow(dead_code))]
     pub(crate) fn scrubbed_by(redactor: &Redactor) -> Self {
         Self {
             recorded: Arc::default(),
@@ -90,10 +87,7 @@ impl Answers {
     }
 
     /// Runs `work` with its calls' answers recorded here.
-    #[cfg_attr(
-        not(feature = "_polled"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "_polled"), allow(dead_code))]
     pub(crate) async fn scope<F: std::future::Future>(&self, work: F) -> F::Output {
         CURRENT.scope(self.clone(), work).await
     }

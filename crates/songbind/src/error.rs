@@ -454,10 +454,7 @@ impl Error {
     }
 
     /// A decode error for `what`, keeping (a bounded part of) the raw text.
-    #[cfg_attr(
-        not(feature = "_provider"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "_provider"), allow(dead_code))]
     pub(crate) fn decode(what: impl Into<String>, reason: impl fmt::Display, raw: &str) -> Self {
         Error::Decode {
             what: what.into(),

@@ -266,10 +266,7 @@ impl std::fmt::Debug for Job {
 }
 
 impl Job {
-    #[cfg_attr(
-        not(feature = "_provider"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "_provider"), allow(dead_code))]
     pub(crate) fn new(
         provider: ProviderName,
         id: String,
@@ -288,10 +285,7 @@ impl Job {
     }
 
     /// Shares `answers`, where the create's answer was recorded.
-    #[cfg_attr(
-        not(feature = "_polled"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "_polled"), allow(dead_code))]
     pub(crate) fn with_answers(mut self, answers: crate::answers::Answers) -> Self {
         self.answers = answers;
         self
@@ -306,10 +300,7 @@ impl Job {
 
     /// Every error the job's events end with names `resume` (the job
     /// exists, and this finds it again).
-    #[cfg_attr(
-        not(feature = "_polled"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "_polled"), allow(dead_code))]
     pub(crate) fn resumable(mut self, resume: ResumeWith) -> Self {
         self.resume = Some(resume);
         self

@@ -233,10 +233,7 @@ impl RequestOptions {
     }
 }
 
-#[cfg_attr(
-    not(feature = "_provider"),
-    allow(dead_code)
-)]
+#[cfg_attr(not(feature = "_provider"), allow(dead_code))]
 impl Calls {
     /// Calls for `provider` with the default policy, scrubbing `key`.
     pub(crate) fn new(provider: crate::ProviderName, key: &crate::Secret) -> Self {

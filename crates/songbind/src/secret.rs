@@ -89,10 +89,7 @@ impl Secret {
 /// The base URL and API key of `provider` from the environment, as
 /// async-openai's `from_env` reads them: `<PREFIX>_API_KEY` (required) and
 /// `<PREFIX>_BASE_URL` (optional; the spec's default base URL otherwise).
-#[cfg_attr(
-    not(feature = "_provider"),
-    allow(dead_code)
-)]
+#[cfg_attr(not(feature = "_provider"), allow(dead_code))]
 pub(crate) fn provider_env(
     provider: &songbind_transport::ProviderInfo,
 ) -> Result<(String, Secret)> {

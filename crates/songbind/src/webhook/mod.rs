@@ -125,10 +125,7 @@ pub enum WebhookError {
 
 impl WebhookError {
     /// An [`WebhookError::InvalidPayload`], keeping a bounded part of `raw`.
-    #[cfg_attr(
-        not(feature = "_webhooks"),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(feature = "_webhooks"), allow(dead_code))]
     pub(crate) fn payload(what: &'static str, reason: impl std::fmt::Display, raw: &str) -> Self {
         WebhookError::InvalidPayload {
             what,

@@ -230,12 +230,35 @@ def multipart_seeds():
         'multipart/mixed; boundary="a;b"', body("audio/mpeg", b"ID3\r\n--a x", boundary="a;b")))
 
 
+# ---- headers_file: the text of a headers file (`webhooks verify --headers-file`)
+
+
+def headers_file_seeds():
+    # What `curl -D` saves on the receiving end, CRLF; the same with a BOM
+    # and LF line ends, a comment and a status line; a repeated name; and
+    # the hostile shapes: a line that is not `name: value`, a bad name, a
+    # value with a control character.
+    dump = (
+        "POST /hooks/soundpiece HTTP/1.1\r\nhost: 127.0.0.1:8787\r\n"
+        "content-type: application/json\r\nwebhook-id: msg_2KWPBgLlAfxdpx2AI54pPJ85f1W\r\n"
+        "webhook-timestamp: 1736935200\r\nwebhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=\r\n\r\n"
+    )
+    write("headers_file", "curl-dump", dump.encode())
+    write("headers_file", "bom-lf-comment",
+          "\ufeffHTTP/1.1 200 OK\n# saved by hand\nwebhook-id: msg_1\n".encode())
+    write("headers_file", "repeated",
+          b"webhook-signature: v1,a\nwebhook-signature: v1,b\nWebhook-Signature: v2,c\n")
+    write("headers_file", "hostile",
+          b"just words\nbad name: x\nx-ctl: a\x01b\n: empty name\n")
+
+
 if __name__ == "__main__":
     sse_seeds()
     soundpiece_seeds()
     musicgpt_seeds()
     lyrics_seeds()
     multipart_seeds()
+    headers_file_seeds()
     for target in sorted((FUZZ / "corpus").iterdir()):
         seeds = sorted(target.glob("seed-*"))
         print(f"{target.name}: {len(seeds)} seeds, {sum(s.stat().st_size for s in seeds)} bytes")

@@ -78,6 +78,28 @@ impl Spec {
             .with_context(|| format!("{}: request example `{name}` of {method} {path}", self.name))
     }
 
+    /// The names of every example of the operation's request body for
+    /// `media_type`, in the order the spec writes them.
+    pub fn request_example_names(
+        &self,
+        path: &str,
+        method: &str,
+        media_type: &str,
+    ) -> Result<Vec<String>> {
+        let op = self.operation(path, method)?;
+        let body = self.resolve(op.get("requestBody").context("no requestBody")?)?;
+        let examples = body
+            .pointer(&format!("/content/{}/examples", escape(media_type)))
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: {method} {path} has no request examples for {media_type}",
+                    self.name
+                )
+            })?;
+        Ok(examples.keys().cloned().collect())
+    }
+
     /// The named example of the operation's `status` response for `media_type`.
     pub fn response_example(
         &self,
@@ -211,6 +233,13 @@ impl Spec {
             }
             _ => Ok(fallback),
         }
+    }
+
+    /// A component schema (`components.schemas.<schema>`), as written.
+    pub fn schema(&self, schema: &str) -> Result<&Value> {
+        self.doc
+            .pointer(&format!("/components/schemas/{}", escape(schema)))
+            .ok_or_else(|| anyhow!("{}: no schema {schema}", self.name))
     }
 
     /// A component schema's `example`.

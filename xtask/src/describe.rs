@@ -135,8 +135,11 @@ fn auth(spec: &OpenAPI) -> Result<(TokenStream, String)> {
     })
 }
 
-/// The `limits` module: one `Limit` per constrained request field or
-/// parameter, named `<SCHEMA>_<FIELD>` (`<OPERATION>_<PARAM>`).
+/// The `limits` module: one `Limit` per constrained field or parameter,
+/// named by its path from the schema (`<SCHEMA>_<FIELD>`, and for a field
+/// of a nested object, inline or `$ref`'d, `<SCHEMA>_<FIELD>_<NESTED>`, whose
+/// `field` is the dotted path `prompt.text`) or from the operation
+/// (`<OPERATION>_<PARAM>`, query and path parameters).
 fn limits(spec: &OpenAPI) -> TokenStream {
     let mut items = Vec::new();
     if let Some(components) = &spec.components {
@@ -144,18 +147,7 @@ fn limits(spec: &OpenAPI) -> TokenStream {
             let ReferenceOr::Item(schema) = schema else {
                 continue;
             };
-            let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
-                continue;
-            };
-            for (field, property) in &object.properties {
-                let property = match property {
-                    ReferenceOr::Item(boxed) => Some(boxed.as_ref()),
-                    ReferenceOr::Reference { reference } => resolve(spec, reference),
-                };
-                if let Some(rule) = property.and_then(rule_of) {
-                    items.push(limit_item(schema_name, field, rule));
-                }
-            }
+            object_limits(spec, schema_name, schema, "", 0, &mut items);
         }
     }
     for (_, _, operation) in spec.operations() {
@@ -163,8 +155,10 @@ fn limits(spec: &OpenAPI) -> TokenStream {
             continue;
         };
         for parameter in &operation.parameters {
-            let ReferenceOr::Item(Parameter::Query { parameter_data, .. }) = parameter else {
-                continue;
+            let parameter_data = match parameter {
+                ReferenceOr::Item(Parameter::Query { parameter_data, .. })
+                | ReferenceOr::Item(Parameter::Path { parameter_data, .. }) => parameter_data,
+                _ => continue,
             };
             let openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(schema)) =
                 &parameter_data.format
@@ -178,12 +172,53 @@ fn limits(spec: &OpenAPI) -> TokenStream {
     }
     quote! {
         /// Every limit the spec states for a request field or parameter
-        /// (`minLength`/`maxLength`, `minimum`/`maximum`, `enum`), named
-        /// `<SCHEMA>_<FIELD>`. Validation in `songbind`, the CLI and the
-        /// emulator reads these, so a changed spec changes them all.
+        /// (`minLength`/`maxLength`, `minimum`/`maximum`, `maxItems`, `enum`),
+        /// named by its path (`<SCHEMA>_<FIELD>`, `<SCHEMA>_<FIELD>_<NESTED>`
+        /// for a nested object's field, whose `field` reads `field.nested`).
+        /// Validation in `songbind`, the CLI and the emulator reads these,
+        /// so a changed spec changes them all.
         pub mod limits {
             use songbind_transport::{Limit, Rule};
             #(#items)*
+        }
+    }
+}
+
+/// How deep [`object_limits`] follows nested objects (a guard against a
+/// schema that contains itself).
+const MAX_NESTING: usize = 4;
+
+/// The limits of `schema`'s properties (if it is an object), each named by
+/// `prefix` and its own name, and those of the objects nested in them.
+fn object_limits(
+    spec: &OpenAPI,
+    owner: &str,
+    schema: &Schema,
+    prefix: &str,
+    depth: usize,
+    items: &mut Vec<TokenStream>,
+) {
+    let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
+        return;
+    };
+    for (field, property) in &object.properties {
+        let property = match property {
+            ReferenceOr::Item(boxed) => Some(boxed.as_ref()),
+            ReferenceOr::Reference { reference } => resolve(spec, reference),
+        };
+        let Some(property) = property else {
+            continue;
+        };
+        let path = if prefix.is_empty() {
+            field.clone()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        if let Some(rule) = rule_of(property) {
+            items.push(limit_item(owner, &path, rule));
+        }
+        if depth < MAX_NESTING {
+            object_limits(spec, owner, property, &path, depth + 1, items);
         }
     }
 }
@@ -267,4 +302,55 @@ fn screaming(name: &str) -> String {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spec whose request nests an inline object and a `$ref`'d one, and
+    /// whose operation takes a constrained path parameter.
+    const SPEC: &str = r##"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /tasks/{task_id}:
+    get:
+      operationId: get_task
+      parameters:
+        - {name: task_id, in: path, required: true, schema: {type: string, minLength: 1}}
+      responses: {"200": {description: ok}}
+components:
+  schemas:
+    ComposeRequest:
+      type: object
+      properties:
+        prompt:
+          type: object
+          properties:
+            text: {type: string, maxLength: 1000}
+        source:
+          $ref: "#/components/schemas/Source"
+    Source:
+      type: object
+      properties:
+        url: {type: string, minLength: 1}
+"##;
+
+    #[test]
+    fn nested_and_referenced_objects_and_path_parameters_are_named_by_their_path() {
+        let spec: OpenAPI = serde_yaml::from_str(SPEC).unwrap();
+        let text = limits(&spec).to_string();
+        for expected in [
+            "COMPOSE_REQUEST_PROMPT_TEXT",
+            "\"prompt.text\"",
+            "COMPOSE_REQUEST_SOURCE_URL",
+            "\"source.url\"",
+            // The referenced schema keeps its own limit too.
+            "SOURCE_URL",
+            "GET_TASK_TASK_ID",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from {text}");
+        }
+    }
 }

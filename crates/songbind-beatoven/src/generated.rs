@@ -1195,15 +1195,33 @@ impl Client {
     }
 }
 /// Every limit the spec states for a request field or parameter
-/// (`minLength`/`maxLength`, `minimum`/`maximum`, `enum`), named
-/// `<SCHEMA>_<FIELD>`. Validation in `songbind`, the CLI and the
-/// emulator reads these, so a changed spec changes them all.
+/// (`minLength`/`maxLength`, `minimum`/`maximum`, `maxItems`, `enum`),
+/// named by its path (`<SCHEMA>_<FIELD>`, `<SCHEMA>_<FIELD>_<NESTED>`
+/// for a nested object's field, whose `field` reads `field.nested`).
+/// Validation in `songbind`, the CLI and the emulator reads these,
+/// so a changed spec changes them all.
 pub mod limits {
     use songbind_transport::{Limit, Rule};
+    ///`ComposeTrackRequest.prompt.text`, as the spec limits it.
+    pub const COMPOSE_TRACK_REQUEST_PROMPT_TEXT: Limit = Limit {
+        field: "prompt.text",
+        rule: Rule::Length {
+            min: Some(1usize),
+            max: Some(1000usize),
+        },
+    };
     ///`ComposeTrackRequest.format`, as the spec limits it.
     pub const COMPOSE_TRACK_REQUEST_FORMAT: Limit = Limit {
         field: "format",
         rule: Rule::OneOf(&["wav", "mp3", "aac"]),
+    };
+    ///`get_task.task_id`, as the spec limits it.
+    pub const GET_TASK_TASK_ID: Limit = Limit {
+        field: "task_id",
+        rule: Rule::Length {
+            min: Some(1usize),
+            max: None,
+        },
     };
 }
 /// Every request goes through `songbind_transport::execute`: an error

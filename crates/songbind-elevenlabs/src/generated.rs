@@ -3726,9 +3726,11 @@ impl Client {
     }
 }
 /// Every limit the spec states for a request field or parameter
-/// (`minLength`/`maxLength`, `minimum`/`maximum`, `enum`), named
-/// `<SCHEMA>_<FIELD>`. Validation in `songbind`, the CLI and the
-/// emulator reads these, so a changed spec changes them all.
+/// (`minLength`/`maxLength`, `minimum`/`maximum`, `maxItems`, `enum`),
+/// named by its path (`<SCHEMA>_<FIELD>`, `<SCHEMA>_<FIELD>_<NESTED>`
+/// for a nested object's field, whose `field` reads `field.nested`).
+/// Validation in `songbind`, the CLI and the emulator reads these,
+/// so a changed spec changes them all.
 pub mod limits {
     use songbind_transport::{Limit, Rule};
     ///`ComposeRequest.prompt`, as the spec limits it.
@@ -3964,6 +3966,22 @@ pub mod limits {
             max: Some(30usize),
         },
     };
+    ///`SongSection.source_from.song_id`, as the spec limits it.
+    pub const SONG_SECTION_SOURCE_FROM_SONG_ID: Limit = Limit {
+        field: "source_from.song_id",
+        rule: Rule::Length {
+            min: Some(1usize),
+            max: Some(100usize),
+        },
+    };
+    ///`SongSection.source_from.negative_ranges`, as the spec limits it.
+    pub const SONG_SECTION_SOURCE_FROM_NEGATIVE_RANGES: Limit = Limit {
+        field: "source_from.negative_ranges",
+        rule: Rule::Items {
+            min: None,
+            max: Some(10usize),
+        },
+    };
     ///`SectionSource.song_id`, as the spec limits it.
     pub const SECTION_SOURCE_SONG_ID: Limit = Limit {
         field: "song_id",
@@ -4024,6 +4042,14 @@ pub mod limits {
     pub const GENERATION_CHUNK_CONTEXT_ADHERENCE: Limit = Limit {
         field: "context_adherence",
         rule: Rule::OneOf(&["low", "medium", "high"]),
+    };
+    ///`GenerationChunk.conditioning_ref.song_id`, as the spec limits it.
+    pub const GENERATION_CHUNK_CONDITIONING_REF_SONG_ID: Limit = Limit {
+        field: "conditioning_ref.song_id",
+        rule: Rule::Length {
+            min: Some(1usize),
+            max: Some(100usize),
+        },
     };
     ///`GenerationChunk.condition_strength`, as the spec limits it.
     pub const GENERATION_CHUNK_CONDITION_STRENGTH: Limit = Limit {

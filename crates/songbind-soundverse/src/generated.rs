@@ -1998,9 +1998,11 @@ impl Client {
     }
 }
 /// Every limit the spec states for a request field or parameter
-/// (`minLength`/`maxLength`, `minimum`/`maximum`, `enum`), named
-/// `<SCHEMA>_<FIELD>`. Validation in `songbind`, the CLI and the
-/// emulator reads these, so a changed spec changes them all.
+/// (`minLength`/`maxLength`, `minimum`/`maximum`, `maxItems`, `enum`),
+/// named by its path (`<SCHEMA>_<FIELD>`, `<SCHEMA>_<FIELD>_<NESTED>`
+/// for a nested object's field, whose `field` reads `field.nested`).
+/// Validation in `songbind`, the CLI and the emulator reads these,
+/// so a changed spec changes them all.
 pub mod limits {
     use songbind_transport::{Limit, Rule};
     ///`ExtendSongRequest.extend_at`, as the spec limits it.

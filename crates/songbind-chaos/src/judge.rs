@@ -427,7 +427,7 @@ pub(crate) fn describe(result: &songbind::Result<JobOutput>) -> String {
 }
 
 fn error_case(error: &Error) -> &'static str {
-    match error.root() {
+    match error {
         Error::RateLimited { .. } => "RateLimited",
         Error::InsufficientCredits { .. } => "InsufficientCredits",
         Error::ContentRejected { .. } => "ContentRejected",
@@ -441,7 +441,7 @@ fn error_case(error: &Error) -> &'static str {
         Error::EventTooLarge { .. } => "EventTooLarge",
         Error::Timeout { .. } => "Timeout",
         Error::Cancelled { .. } => "Cancelled",
-        Error::Transport(_) => "Transport",
+        Error::Transport { .. } => "Transport",
         Error::Decode { .. } => "Decode",
         Error::Validation { .. } => "Validation",
         Error::Webhook(_) => "Webhook",
@@ -574,17 +574,18 @@ pub(crate) fn wav_data(bytes: &[u8]) -> Result<WavData, String> {
     Err("no data chunk".to_owned())
 }
 
-/// Why `error` is not the `expected` one, if it is not. The case is read at
-/// [`Error::root`] (a failure after the create was sent is wrapped in
-/// [`Error::AfterCreate`]), the status with [`Error::status`].
+/// Why `error` is not the `expected` one, if it is not. The case is the
+/// error's own (matched directly, wherever it happened), the status
+/// [`Error::status`].
 fn check_error(expected: &ExpectedError, error: &Error, provider: ProviderName) -> Option<String> {
-    let right = match (expected, error.root()) {
-        (ExpectedError::Transport, Error::Transport(_)) => true,
+    let right = match (expected, error) {
+        (ExpectedError::Transport, Error::Transport { .. }) => true,
         (
             ExpectedError::StreamEndedEarly { message_id_known },
             Error::StreamEndedEarly {
                 provider: at,
                 message_id,
+                ..
             },
         ) => {
             *at == provider
@@ -595,7 +596,7 @@ fn check_error(expected: &ExpectedError, error: &Error, provider: ProviderName) 
         }
         (ExpectedError::IdleTimeout, Error::Timeout { .. }) => true,
         (ExpectedError::AudioCut, Error::StreamEndedEarly { provider: at, .. }) => *at == provider,
-        (ExpectedError::AudioCut, Error::Decode { .. } | Error::Transport(_)) => true,
+        (ExpectedError::AudioCut, Error::Decode { .. } | Error::Transport { .. }) => true,
         (ExpectedError::JobFailed, Error::JobFailed { provider: at, .. }) => *at == provider,
         (ExpectedError::InsufficientCredits, Error::InsufficientCredits { provider: at, .. }) => {
             *at == provider && error.status() == Some(402)
@@ -1189,6 +1190,7 @@ mod tests {
         let error = Error::StreamEndedEarly {
             provider: ProviderName::ElevenLabs,
             message_id: None,
+            resume: None,
         };
         let record = judge(&plan, failed(error), &seen, Duration::ZERO);
         assert_eq!(record.verdict, Verdict::TypedError, "{record:?}");
@@ -1295,19 +1297,20 @@ mod tests {
             ..create(&plan, "k1")
         };
         let error = || {
-            // What SoundPiece's client returns: the answer, wrapped with the
+            // What SoundPiece's client returns: the answer, naming the
             // operation to resume.
-            let answer = answered(
+            let mut answer = answered(
                 ProviderName::SoundPiece,
                 502,
                 "text/plain; charset=utf-8",
                 "502 Bad Gateway\n\nrequest headers:\nauthorization: Bearer ***\n",
                 None,
             );
-            Error::AfterCreate {
-                resume: songbind::ResumeWith::OperationId("op_1".into()),
-                source: Box::new(answer),
+            if let Error::Provider { resume, .. } = &mut answer {
+                *resume = Some(songbind::ResumeWith::OperationId("op_1".into()));
             }
+            assert!(answer.resume_with().is_some(), "{answer:?}");
+            answer
         };
         let mut requests = vec![create(&plan, "k1")];
         requests.extend(std::iter::repeat_n(poll.clone(), 4));

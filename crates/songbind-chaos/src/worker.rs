@@ -85,7 +85,7 @@ impl Clients {
         let downloads = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| ChaosError::Client(songbind::Error::Transport(e)))?;
+            .map_err(|e| ChaosError::Client(songbind::Error::from(e)))?;
         Ok(Self {
             soundverse: soundverse(false)?,
             soundverse_short_idle: soundverse(false)?.stream_limits(StreamLimits {

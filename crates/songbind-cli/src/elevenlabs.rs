@@ -124,7 +124,7 @@ fn plan_request(args: PlanArgs) -> Result<Command, Failure> {
 /// is named as `--plan-file (<field>)`.
 fn refused(error: Error, from_plan: bool) -> Failure {
     match &error {
-        Error::Validation { field, reason } if from_plan && run::flag_for(field) == *field => {
+        Error::Validation { field, reason, .. } if from_plan && run::flag_for(field) == *field => {
             Failure::invalid(&format!("--plan-file ({field})"), reason)
         }
         _ => run::runtime_failure(error),
@@ -391,9 +391,11 @@ async fn failure_of(
         Ending::TimedOut(after) => Failure::Runtime(describe(&Error::Timeout {
             after,
             waiting_for: waiting_for.to_owned(),
+            resume: None,
         })),
         Ending::Interrupted => Failure::Interrupted(describe(&Error::Cancelled {
             waiting_for: waiting_for.to_owned(),
+            resume: None,
         })),
     }
 }

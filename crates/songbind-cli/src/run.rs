@@ -360,7 +360,7 @@ async fn existing(
             // The job failed, or the lookup was refused (an unknown id):
             // running the same `wait` again would not help.
             progress.failed();
-            Err(runtime_failure(error))
+            Err(failure_naming_no_job(error))
         }
         Err(ending) => {
             progress.failed();
@@ -380,10 +380,15 @@ async fn existing(
 fn lookup_failure(ending: Ending, waiting_for: String) -> Failure {
     match ending {
         Ending::Failed(error) => runtime_failure(error),
-        Ending::TimedOut(after) => {
-            Failure::Runtime(describe(&Error::Timeout { after, waiting_for }))
-        }
-        Ending::Interrupted => Failure::Interrupted(describe(&Error::Cancelled { waiting_for })),
+        Ending::TimedOut(after) => Failure::Runtime(describe(&Error::Timeout {
+            after,
+            waiting_for,
+            resume: None,
+        })),
+        Ending::Interrupted => Failure::Interrupted(describe(&Error::Cancelled {
+            waiting_for,
+            resume: None,
+        })),
     }
 }
 
@@ -631,24 +636,20 @@ fn failure_of(ending: Ending, sent: &Sent) -> Failure {
     let (failure, may_exist) = match ending {
         Ending::Failed(error) => {
             let may_exist = operation_may_exist(&error);
-            let failure = match error {
-                // Sent already, whatever the cause: never "nothing was sent"
-                // (the resume hint below says it in the CLI's terms).
-                Error::AfterCreate { source, .. } => Failure::Runtime(describe(&source)),
-                other => runtime_failure(other),
-            };
-            (failure, may_exist)
+            (failure_naming_no_job(error), may_exist)
         }
         Ending::TimedOut(after) => {
             let error = Error::Timeout {
                 after,
                 waiting_for: sent.waiting_for(),
+                resume: None,
             };
             (Failure::Runtime(describe(&error)), true)
         }
         Ending::Interrupted => {
             let error = Error::Cancelled {
                 waiting_for: sent.waiting_for(),
+                resume: None,
             };
             (Failure::Interrupted(describe(&error)), true)
         }
@@ -661,6 +662,17 @@ fn failure_of(ending: Ending, sent: &Sent) -> Failure {
             Failure::Interrupted(format!("{message}; {}", sent.resume_hint()))
         }
         failure => failure,
+    }
+}
+
+/// The failure for `error`, without the job it names: the CLI names the
+/// job itself, in its own terms (the resume hint, the id it was given).
+/// An error that names the job came after the create was sent, whatever
+/// its cause: a runtime failure, never "nothing was sent".
+fn failure_naming_no_job(mut error: Error) -> Failure {
+    match error.take_resume_with() {
+        Some(_) => Failure::Runtime(describe(&error)),
+        None => runtime_failure(error),
     }
 }
 
@@ -714,23 +726,35 @@ impl Interrupt {
 }
 
 /// Maps an error from `songbind` to a failure: a value refused before
-/// sending names its flag (exit 2); anything else is a runtime failure.
+/// sending names its flag (exit 2); anything else is a runtime failure
+/// (a value refused while a job was followed names the job, not a flag).
 pub(crate) fn runtime_failure(error: Error) -> Failure {
     match &error {
-        Error::Validation { field, reason } => Failure::invalid(&flag_for(field), reason),
+        Error::Validation {
+            field,
+            reason,
+            resume: None,
+        } => Failure::invalid(&flag_for(field), reason),
         _ => Failure::Runtime(describe(&error)),
     }
 }
 
-/// Whether the job may exist at the provider after `error`, so that the
-/// message names what to resume it with.
+/// Whether the job may exist at the provider after `error`, and may still
+/// finish, so that the message names what to resume it with: whenever the
+/// error names the job (`resume_with()`), and after a failure that leaves
+/// the create's fate unknown even though nothing names it yet. Not after
+/// the job's own failure: it exists, but following it again would report
+/// the same failure.
 fn operation_may_exist(error: &Error) -> bool {
+    if matches!(error, Error::JobFailed { .. }) {
+        return false;
+    }
     error.resume_with().is_some()
         || matches!(
-            error.root(),
+            error,
             Error::Timeout { .. }
                 | Error::Cancelled { .. }
-                | Error::Transport(_)
+                | Error::Transport { .. }
                 | Error::StreamEndedEarly { .. }
                 | Error::EventTooLarge { .. }
                 | Error::AnswerTooLarge { .. }
@@ -1009,6 +1033,7 @@ async fn follow(
     Err(Ending::Failed(Error::StreamEndedEarly {
         provider,
         message_id: job_id.clone(),
+        resume: None,
     }))
 }
 
@@ -1044,6 +1069,8 @@ mod tests {
                 provider: ProviderName::SoundPiece,
                 id: "op_x".to_owned(),
                 message: "no".to_owned(),
+                // As `songbind` returns it: the failed job names itself.
+                resume: Some(songbind::ResumeWith::OperationId("op_x".to_owned())),
             }),
             &soundpiece,
         );
@@ -1123,13 +1150,10 @@ mod tests {
         let after = Error::Validation {
             field: "id".to_owned(),
             reason: "unexpected".to_owned(),
-        };
-        let wrapped = Error::AfterCreate {
-            resume: songbind::ResumeWith::IdempotencyKey(Uuid::nil()),
-            source: Box::new(after),
+            resume: Some(songbind::ResumeWith::IdempotencyKey(Uuid::nil())),
         };
         let failure = failure_of(
-            Ending::Failed(wrapped),
+            Ending::Failed(after),
             &sent(ProviderName::SoundPiece, None, Some("k-2")),
         );
         assert!(!matches!(failure, Failure::Usage(_)), "{failure}");
@@ -1159,6 +1183,7 @@ mod tests {
         let failure = runtime_failure(Error::Validation {
             field: "n_variations".to_owned(),
             reason: "must be between 1 and 3 (got 4)".to_owned(),
+            resume: None,
         });
         assert!(matches!(failure, Failure::Usage(_)));
         assert_eq!(

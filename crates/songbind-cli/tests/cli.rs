@@ -1673,6 +1673,40 @@ async fn soundpiece_ids_are_never_refused_and_failures_after_the_put_name_the_ke
     assert!(count.load(std::sync::atomic::Ordering::SeqCst) > 1);
 }
 
+fn always_429(_auth: &str, _line: &str) -> String {
+    "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 0\r\n\
+     content-length: 25\r\nconnection: close\r\n\r\n{\"detail\": \"slow down!!\"}"
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_soundpiece_create_refused_as_not_taken_names_no_key_to_resume_with() {
+    let (url, count) = scripted_server(always_429).await;
+    let run = songbind(
+        &[
+            "soundpiece",
+            "remix",
+            "--source-url",
+            "https://example.com/a.mp3",
+            "--lyrics",
+            "la la",
+            "--prompt",
+            "rock",
+            "--idempotency-key",
+            "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+        ],
+        &[("SOUNDPIECE_API_KEY", KEY), ("SOUNDPIECE_BASE_URL", &url)],
+    )
+    .await;
+    let line = run.failure(1);
+    assert!(line.contains("rate limit"), "{line}");
+    // Every attempt was refused with a 429: no operation was made, so no
+    // key is offered to follow one.
+    assert!(!line.contains("--idempotency-key"), "{line}");
+    assert!(!line.contains("resume with"), "{line}");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 4);
+}
+
 // ---------------------------------------------------------------- status and wait
 
 /// The fields of each output that a create and a `wait` must agree on.

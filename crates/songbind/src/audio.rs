@@ -346,10 +346,12 @@ pub(crate) fn not_audio(
             provider,
             message,
             answer,
+            resume,
         } => Error::Provider {
             provider,
             message: format!("{problem}: {message}"),
             answer,
+            resume,
         },
         other => other,
     }

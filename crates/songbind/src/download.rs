@@ -104,7 +104,7 @@ impl Downloader {
         };
         let mut file = self.create_partial(&partial).await?;
         let copied = async {
-            let response = self.http.get(url).send().await.map_err(Error::Transport)?;
+            let response = self.http.get(url).send().await.map_err(Error::from)?;
             let status = response.status();
             if !status.is_success() {
                 return Err(Error::Io {
@@ -118,7 +118,7 @@ impl Downloader {
             let mut written = 0u64;
             let mut body = response.bytes_stream();
             while let Some(piece) = body.next().await {
-                let piece = piece.map_err(Error::Transport)?;
+                let piece = piece.map_err(Error::from)?;
                 file.write_all(&piece).await.map_err(io)?;
                 written += piece.len() as u64;
                 progress(written, total);

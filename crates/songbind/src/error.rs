@@ -133,12 +133,18 @@ impl fmt::Display for ResumeWith {
 }
 
 /// Everything that can go wrong in songbind.
+///
+/// Match on the case itself: `matches!(error, Error::Timeout { .. })`
+/// holds wherever the timeout happened, before a create or after it. What
+/// to resume a job with is not a case but a field, `resume`, on every case
+/// that can end a call after a create was sent; read it with
+/// [`Error::resume_with`], which says when it is set.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The provider refused the request because of its rate limit (429, or a
     /// documented rate-limit text on another 4xx).
-    #[error("{provider} rate limit: {message}{}", fmt_retry_after(*.retry_after))]
+    #[error("{provider} rate limit: {message}{}{}", fmt_retry_after(*.retry_after), fmt_resume(.resume))]
     RateLimited {
         /// Which provider.
         provider: ProviderName,
@@ -148,9 +154,11 @@ pub enum Error {
         message: String,
         /// The answer itself.
         answer: Box<Answer>,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// The account has no balance or credits left for this operation (402).
-    #[error("{provider}: insufficient balance or credits: {message}")]
+    #[error("{provider}: insufficient balance or credits: {message}{}", fmt_resume(.resume))]
     InsufficientCredits {
         /// Which provider.
         provider: ProviderName,
@@ -158,11 +166,13 @@ pub enum Error {
         message: String,
         /// The answer itself.
         answer: Box<Answer>,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// The provider rejected the content (for example NSFW lyrics, or a
     /// prompt that names an artist), with what it suggests instead if it
     /// did.
-    #[error("{provider} rejected the content: {message}{}", fmt_suggestion(.suggestion))]
+    #[error("{provider} rejected the content: {message}{}{}", fmt_suggestion(.suggestion), fmt_resume(.resume))]
     ContentRejected {
         /// Which provider.
         provider: ProviderName,
@@ -172,10 +182,12 @@ pub enum Error {
         suggestion: Option<Suggestion>,
         /// The answer itself.
         answer: Box<Answer>,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// The provider found the request invalid (400/422), with field details
     /// where it gave them.
-    #[error("{provider}: invalid request: {message}{}", fmt_fields(.fields))]
+    #[error("{provider}: invalid request: {message}{}{}", fmt_fields(.fields), fmt_resume(.resume))]
     InvalidRequest {
         /// Which provider.
         provider: ProviderName,
@@ -185,9 +197,11 @@ pub enum Error {
         fields: Vec<FieldIssue>,
         /// The answer itself.
         answer: Box<Answer>,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// The API key was missing or refused (401/403).
-    #[error("{provider}: unauthorized: {message}")]
+    #[error("{provider}: unauthorized: {message}{}", fmt_resume(.resume))]
     Unauthorized {
         /// Which provider.
         provider: ProviderName,
@@ -195,9 +209,11 @@ pub enum Error {
         message: String,
         /// The answer itself.
         answer: Box<Answer>,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// The provider is temporarily unavailable (503).
-    #[error("{provider} is unavailable: {message}{}", fmt_retry_after(*.retry_after))]
+    #[error("{provider} is unavailable: {message}{}{}", fmt_retry_after(*.retry_after), fmt_resume(.resume))]
     ServiceUnavailable {
         /// Which provider.
         provider: ProviderName,
@@ -207,11 +223,14 @@ pub enum Error {
         message: String,
         /// The answer itself.
         answer: Box<Answer>,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// The idempotency key was already used with another request body (409,
     /// SoundPiece). Not transient: send the first body again, or a new key.
     #[error(
-        "{provider}: the idempotency key was already used with a different request body: {message}"
+        "{provider}: the idempotency key was already used with a different request body: {message}{}",
+        fmt_resume(.resume)
     )]
     IdempotencyConflict {
         /// Which provider.
@@ -220,9 +239,11 @@ pub enum Error {
         message: String,
         /// The answer itself.
         answer: Box<Answer>,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// Any other error answer from the provider.
-    #[error("{provider} answered HTTP {}: {message}", .answer.status)]
+    #[error("{provider} answered HTTP {}: {message}{}", .answer.status, fmt_resume(.resume))]
     Provider {
         /// Which provider.
         provider: ProviderName,
@@ -230,19 +251,13 @@ pub enum Error {
         message: String,
         /// The answer itself.
         answer: Box<Answer>,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
-    /// A failure after the job's create was sent, when the job may exist:
-    /// `resume` finds it again (or, for SoundPiece's idempotency key, makes
-    /// sending the create again safe). Match on [`Error::root`] for the cause.
-    #[error("{source} (resume with {resume})")]
-    AfterCreate {
-        /// How to find the job again.
-        resume: ResumeWith,
-        /// What went wrong.
-        #[source]
-        source: Box<Error>,
-    },
-    /// A job the provider accepted ended in failure.
+    /// A job the provider accepted ended in failure. It was taken, so
+    /// `resume` names it (following it again reports the same failure);
+    /// `None` only for a Soundverse stream that failed before naming its
+    /// song.
     #[error("{provider} job {id} failed: {message}")]
     JobFailed {
         /// Which provider.
@@ -251,6 +266,8 @@ pub enum Error {
         id: String,
         /// The provider's failure message.
         message: String,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// An event stream ended before its completed event.
     #[error("{provider} stream{} ended before the song was completed", fmt_id(.message_id))]
@@ -259,45 +276,62 @@ pub enum Error {
         provider: ProviderName,
         /// The generation's `message_id`, if the stream got far enough to send it.
         message_id: Option<String>,
+        /// What to resume the job with (see [`Error::resume_with`]): the
+        /// `message_id` once the stream sent it.
+        resume: Option<ResumeWith>,
     },
     /// An event stream sent an event larger than the configured limit; the
     /// stream stops there instead of buffering without bound.
-    #[error("{provider} event stream: an event exceeded the limit of {limit} bytes")]
+    #[error("{provider} event stream: an event exceeded the limit of {limit} bytes{}", fmt_resume(.resume))]
     EventTooLarge {
         /// Which provider.
         provider: ProviderName,
         /// The limit that was exceeded, in bytes.
         limit: usize,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// A successful answer was larger than the cap on answers read whole
     /// (16 MiB unless [`crate::RequestOptions::answer_limit`] says
     /// otherwise); reading stopped there instead of buffering without bound.
-    #[error("{provider} answered more than {limit} bytes, the cap on an answer read whole")]
+    #[error("{provider} answered more than {limit} bytes, the cap on an answer read whole{}", fmt_resume(.resume))]
     AnswerTooLarge {
         /// Which provider.
         provider: ProviderName,
         /// The cap, in bytes.
         limit: u64,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// Waiting took longer than the caller allowed.
-    #[error("timed out after {after:?} waiting for {waiting_for}")]
+    #[error("timed out after {after:?} waiting for {waiting_for}{}", fmt_resume(.resume))]
     Timeout {
         /// The limit that was reached.
         after: Duration,
         /// What was being waited for.
         waiting_for: String,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// The caller cancelled the wait.
-    #[error("cancelled while waiting for {waiting_for}")]
+    #[error("cancelled while waiting for {waiting_for}{}", fmt_resume(.resume))]
     Cancelled {
         /// What was being waited for.
         waiting_for: String,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// The request never got an answer (connection refused or cut, DNS, TLS).
-    #[error("transport error: {0}")]
-    Transport(#[source] reqwest::Error),
+    #[error("transport error: {source}{}", fmt_resume(.resume))]
+    Transport {
+        /// What went wrong.
+        #[source]
+        source: reqwest::Error,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
+    },
     /// An answer could not be read as what the provider documents.
-    #[error("could not decode {what}: {reason}")]
+    #[error("could not decode {what}: {reason}{}", fmt_resume(.resume))]
     Decode {
         /// What was being decoded.
         what: String,
@@ -305,14 +339,21 @@ pub enum Error {
         reason: String,
         /// The raw text that failed (cut to 4 KiB).
         raw: String,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
-    /// A value was refused before any request was sent.
-    #[error("invalid {field}: {reason}")]
+    /// A value was refused before any request was sent: by the request's
+    /// own checks before a create (`resume` is `None`), or, while a job is
+    /// followed, an id the provider answered that cannot be sent back
+    /// (`resume` names the job).
+    #[error("invalid {field}: {reason}{}", fmt_resume(.resume))]
     Validation {
         /// The field (or flag) at fault.
         field: String,
         /// Which limit it breaks.
         reason: String,
+        /// What to resume the job with (see [`Error::resume_with`]).
+        resume: Option<ResumeWith>,
     },
     /// A webhook delivery could not be verified or confirmed (match on the
     /// [`WebhookError`](crate::webhook::WebhookError) for why).
@@ -332,11 +373,15 @@ pub enum Error {
     Config(#[from] songbind_transport::BuildError),
 }
 
-/// A failed request or response body read is a transport error, so that a
-/// reqwest byte stream can feed the crate's decoders directly.
+/// A failed request or response body read is a transport error (naming
+/// nothing to resume with), so that a reqwest byte stream can feed the
+/// crate's decoders directly.
 impl From<reqwest::Error> for Error {
-    fn from(error: reqwest::Error) -> Self {
-        Error::Transport(error)
+    fn from(source: reqwest::Error) -> Self {
+        Error::Transport {
+            source,
+            resume: None,
+        }
     }
 }
 
@@ -361,6 +406,13 @@ fn fmt_fields(fields: &[FieldIssue]) -> String {
     }
     let list: Vec<String> = fields.iter().map(ToString::to_string).collect();
     format!(" ({})", list.join("; "))
+}
+
+/// ` (resume with <what>)` when there is something to resume with.
+fn fmt_resume(resume: &Option<ResumeWith>) -> String {
+    resume
+        .as_ref()
+        .map_or_else(String::new, |resume| format!(" (resume with {resume})"))
 }
 
 fn fmt_id(id: &Option<String>) -> String {
@@ -403,7 +455,7 @@ impl Error {
     /// The provider's answer (status, headers, body excerpt), if this error
     /// is one.
     pub fn answer(&self) -> Option<&Answer> {
-        match self.root() {
+        match self {
             Error::RateLimited { answer, .. }
             | Error::InsufficientCredits { answer, .. }
             | Error::ContentRejected { answer, .. }
@@ -416,41 +468,116 @@ impl Error {
         }
     }
 
-    /// The error itself, or for [`Error::AfterCreate`] its cause: the case
-    /// to match on.
+    /// The error itself. Errors after a create are no longer wrapped, so
+    /// there is nothing to unwrap: match on the error directly.
+    #[deprecated(
+        note = "every case is matched directly now; what to resume with is `resume_with()`"
+    )]
     pub fn root(&self) -> &Error {
-        match self {
-            Error::AfterCreate { source, .. } => source.root(),
-            other => other,
-        }
+        self
     }
 
-    /// How to find the job again, when the failure came after its create
-    /// was sent (the job may exist).
+    /// What to resume the job with, when the failure came once its create
+    /// may have been taken (the job may exist, and be paid for):
+    ///
+    /// * SoundPiece: a failure of the `PUT` names its idempotency key
+    ///   ([`ResumeWith::IdempotencyKey`]: send the same request with it
+    ///   again), unless every attempt was surely not taken (a 429 or 503, a
+    ///   connection that never opened); a failure while the operation is
+    ///   followed names its id ([`ResumeWith::OperationId`]).
+    /// * MusicGPT: a failure while the task is followed names its id
+    ///   ([`ResumeWith::TaskId`]).
+    /// * Soundverse: a failure once the stream named the song names its
+    ///   `message_id` ([`ResumeWith::MessageId`]).
+    /// * A job's own failure ([`Error::JobFailed`]) names the job: it was
+    ///   taken.
+    ///
+    /// `None` when nothing was taken: a value refused before sending, a
+    /// refusal that says the request was not taken, a connection that never
+    /// opened. `None` too when the create may have been taken but nothing
+    /// names it: a MusicGPT or Soundverse create that failed before its
+    /// answer named the task or song (a 5xx, a lost reply, a stream cut
+    /// before its `message_id`; a MusicGPT webhook still reports the task),
+    /// and every ElevenLabs compose, whose answer is the song itself.
     pub fn resume_with(&self) -> Option<&ResumeWith> {
+        self.resume_slot().and_then(Option::as_ref)
+    }
+
+    /// Takes what to resume with out of the error, leaving `None`: for a
+    /// caller that names the job in its own words, so that the error's text
+    /// no longer names it too.
+    pub fn take_resume_with(&mut self) -> Option<ResumeWith> {
+        self.resume_slot_mut().and_then(Option::take)
+    }
+
+    /// The `resume` field of the cases that have one.
+    fn resume_slot(&self) -> Option<&Option<ResumeWith>> {
         match self {
-            Error::AfterCreate { resume, .. } => Some(resume),
-            _ => None,
+            Error::RateLimited { resume, .. }
+            | Error::InsufficientCredits { resume, .. }
+            | Error::ContentRejected { resume, .. }
+            | Error::InvalidRequest { resume, .. }
+            | Error::Unauthorized { resume, .. }
+            | Error::ServiceUnavailable { resume, .. }
+            | Error::IdempotencyConflict { resume, .. }
+            | Error::Provider { resume, .. }
+            | Error::JobFailed { resume, .. }
+            | Error::StreamEndedEarly { resume, .. }
+            | Error::EventTooLarge { resume, .. }
+            | Error::AnswerTooLarge { resume, .. }
+            | Error::Timeout { resume, .. }
+            | Error::Cancelled { resume, .. }
+            | Error::Transport { resume, .. }
+            | Error::Decode { resume, .. }
+            | Error::Validation { resume, .. } => Some(resume),
+            Error::Webhook(_) | Error::Io { .. } | Error::Config(_) => None,
         }
     }
 
-    /// `self` as a failure after a create was sent, findable with `resume`.
-    /// A job's own failure, a stream that names its `message_id`, local
-    /// refusals and errors that already say how to resume are left as they
-    /// are.
-    pub(crate) fn after_create(self, resume: ResumeWith) -> Self {
+    /// [`Error::resume_slot`], to set or take.
+    fn resume_slot_mut(&mut self) -> Option<&mut Option<ResumeWith>> {
         match self {
-            Error::AfterCreate { .. }
-            | Error::JobFailed { .. }
-            | Error::StreamEndedEarly {
-                message_id: Some(_),
-                ..
-            } => self,
-            source => Error::AfterCreate {
-                resume,
-                source: Box::new(source),
-            },
+            Error::RateLimited { resume, .. }
+            | Error::InsufficientCredits { resume, .. }
+            | Error::ContentRejected { resume, .. }
+            | Error::InvalidRequest { resume, .. }
+            | Error::Unauthorized { resume, .. }
+            | Error::ServiceUnavailable { resume, .. }
+            | Error::IdempotencyConflict { resume, .. }
+            | Error::Provider { resume, .. }
+            | Error::JobFailed { resume, .. }
+            | Error::StreamEndedEarly { resume, .. }
+            | Error::EventTooLarge { resume, .. }
+            | Error::AnswerTooLarge { resume, .. }
+            | Error::Timeout { resume, .. }
+            | Error::Cancelled { resume, .. }
+            | Error::Transport { resume, .. }
+            | Error::Decode { resume, .. }
+            | Error::Validation { resume, .. } => Some(resume),
+            Error::Webhook(_) | Error::Io { .. } | Error::Config(_) => None,
         }
+    }
+
+    /// `self` naming `resume`, for a failure of a job that exists: every
+    /// case that can end a call after a create names it, unless it already
+    /// names something.
+    pub(crate) fn resumable(mut self, resume: ResumeWith) -> Self {
+        if let Some(slot @ None) = self.resume_slot_mut() {
+            *slot = Some(resume);
+        }
+        self
+    }
+
+    /// Whether this error of a create's attempt says the create was surely
+    /// not taken, by the rules of [`crate::retry`]: an answer that says so
+    /// (429, 503, see [`Error::request_not_taken`]), a connection that
+    /// failed before any byte of the request was written, or a request
+    /// refused before it was sent.
+    #[cfg_attr(not(feature = "soundpiece"), allow(dead_code))]
+    pub(crate) fn surely_not_taken(&self) -> bool {
+        self.request_not_taken()
+            || matches!(self, Error::Transport { source, .. } if source.is_connect())
+            || matches!(self, Error::Validation { .. })
     }
 
     /// A decode error for `what`, keeping (a bounded part of) the raw text.
@@ -460,6 +587,7 @@ impl Error {
             what: what.into(),
             reason: reason.to_string(),
             raw: truncate_raw(raw),
+            resume: None,
         }
     }
 
@@ -468,6 +596,7 @@ impl Error {
         Error::Validation {
             field: field.into(),
             reason: reason.into(),
+            resume: None,
         }
     }
 
@@ -519,6 +648,7 @@ impl Error {
                 message,
                 suggestion,
                 answer,
+                resume: None,
             };
         }
         match (code, documented) {
@@ -526,50 +656,59 @@ impl Error {
                 provider,
                 message,
                 answer,
+                resume: None,
             },
             (402, _) => Error::InsufficientCredits {
                 provider,
                 message,
                 answer,
+                resume: None,
             },
             (409, _) if provider == ProviderName::SoundPiece => Error::IdempotencyConflict {
                 provider,
                 message,
                 answer,
+                resume: None,
             },
             (429, _) | (_, Some(Documented::RateLimited)) => Error::RateLimited {
                 provider,
                 retry_after,
                 message,
                 answer,
+                resume: None,
             },
             (503, _) | (_, Some(Documented::Unavailable)) => Error::ServiceUnavailable {
                 provider,
                 retry_after,
                 message,
                 answer,
+                resume: None,
             },
             (_, Some(Documented::Credits)) => Error::InsufficientCredits {
                 provider,
                 message,
                 answer,
+                resume: None,
             },
             (_, Some(Documented::Content)) => Error::ContentRejected {
                 provider,
                 message,
                 suggestion: None,
                 answer,
+                resume: None,
             },
             (400 | 422, None) => Error::InvalidRequest {
                 provider,
                 message,
                 fields,
                 answer,
+                resume: None,
             },
             _ => Error::Provider {
                 provider,
                 message,
                 answer,
+                resume: None,
             },
         }
     }
@@ -753,11 +892,12 @@ pub(crate) async fn from_generated<E: serde::Serialize>(
             Error::AnswerTooLarge {
                 provider,
                 limit: songbind_transport::answer_limit(),
+                resume: None,
             }
         }
         Generated::CommunicationError(e)
         | Generated::ResponseBodyError(e)
-        | Generated::InvalidUpgrade(e) => Error::Transport(e),
+        | Generated::InvalidUpgrade(e) => Error::from(e),
         Generated::InvalidResponsePayload(bytes, e) => Error::decode(
             format!("{provider} response"),
             e,

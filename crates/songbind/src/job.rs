@@ -299,7 +299,7 @@ impl Job {
     }
 
     /// Every error the job's events end with names `resume` (the job
-    /// exists, and this finds it again).
+    /// exists, and this finds it again), [`Error::JobFailed`] included.
     #[cfg_attr(not(feature = "_polled"), allow(dead_code))]
     pub(crate) fn resumable(mut self, resume: ResumeWith) -> Self {
         self.resume = Some(resume);
@@ -341,7 +341,9 @@ impl Job {
 
     /// The job's events, ending with [`JobEvent::Completed`], or with an error
     /// ([`Error::Timeout`], [`Error::Cancelled`], [`Error::JobFailed`],
-    /// [`Error::StreamEndedEarly`], ...) after which the stream ends.
+    /// [`Error::StreamEndedEarly`], ...) after which the stream ends. Once
+    /// the job has an id, that error names it: its
+    /// [`Error::resume_with`] is this job's [`Job::resume_with`].
     pub fn events(
         self,
         options: &WaitOptions,
@@ -379,8 +381,9 @@ impl Job {
                 Ok(event)
             }
             Err(error) => {
+                // The job exists: every failure names it, its own included.
                 let error = match &resume {
-                    Some(resume) => error.after_create(resume.clone()),
+                    Some(resume) => error.resumable(resume.clone()),
                     None => error,
                 };
                 Err(redactor.error(error))
@@ -392,6 +395,7 @@ impl Job {
     pub async fn wait(self, options: &WaitOptions) -> Result<JobOutput> {
         let provider = self.provider;
         let id = self.id.clone();
+        let resume = self.resume.clone();
         let mut events = std::pin::pin!(self.events(options));
         while let Some(event) = events.next().await {
             if let JobEvent::Completed(output) = event? {
@@ -401,6 +405,7 @@ impl Job {
         Err(Error::StreamEndedEarly {
             provider,
             message_id: Some(id),
+            resume,
         })
     }
 }
@@ -431,8 +436,8 @@ pub(crate) async fn within<T>(
     };
     tokio::select! {
         biased;
-        () = cancelled => Err(Error::Cancelled { waiting_for: waiting_for() }),
-        after = deadline => Err(Error::Timeout { after, waiting_for: waiting_for() }),
+        () = cancelled => Err(Error::Cancelled { waiting_for: waiting_for(), resume: None }),
+        after = deadline => Err(Error::Timeout { after, waiting_for: waiting_for(), resume: None }),
         result = work => result,
     }
 }
@@ -467,7 +472,10 @@ impl Stream for Bounded {
         {
             self.done = true;
             let waiting_for = std::mem::take(&mut self.waiting_for);
-            return Poll::Ready(Some(Err(Error::Cancelled { waiting_for })));
+            return Poll::Ready(Some(Err(Error::Cancelled {
+                waiting_for,
+                resume: None,
+            })));
         }
         if let Some((after, sleep)) = self.deadline.as_mut()
             && sleep.as_mut().poll(cx).is_ready()
@@ -475,7 +483,11 @@ impl Stream for Bounded {
             let after = *after;
             self.done = true;
             let waiting_for = std::mem::take(&mut self.waiting_for);
-            return Poll::Ready(Some(Err(Error::Timeout { after, waiting_for })));
+            return Poll::Ready(Some(Err(Error::Timeout {
+                after,
+                waiting_for,
+                resume: None,
+            })));
         }
         let answers = self.answers.clone();
         match answers.sync_scope(|| self.inner.poll_next_unpin(cx)) {

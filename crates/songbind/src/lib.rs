@@ -104,6 +104,10 @@
 //!
 //! # Errors
 //!
+//! Every case of [`Error`] is matched as it is, wherever it happened,
+//! before a create or after it; once the job may exist,
+//! [`Error::resume_with`] names what finds it again.
+//!
 //! ```
 //! # async fn demo(job: songbind::Job) {
 //! use songbind::{Error, WaitOptions};
@@ -112,7 +116,10 @@
 //!     Ok(song) => println!("{} outputs", song.outputs.len()),
 //!     Err(Error::RateLimited { retry_after, .. }) => println!("slow down: {retry_after:?}"),
 //!     Err(Error::InsufficientCredits { message, .. }) => println!("top up: {message}"),
-//!     Err(Error::StreamEndedEarly { message_id, .. }) => println!("look up {message_id:?} later"),
+//!     Err(error @ Error::Timeout { .. }) => match error.resume_with() {
+//!         Some(resume) => println!("still running: resume with {resume}"),
+//!         None => println!("{error}"),
+//!     },
 //!     Err(other) => println!("{other}"),
 //! }
 //! # }

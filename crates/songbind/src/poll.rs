@@ -138,6 +138,7 @@ impl<S: StatusSource> Engine<S> {
                     provider: self.provider,
                     id: self.id.clone(),
                     message,
+                    resume: None, // the job's own, set by `Job::events`
                 }));
             }
             State::Running if events.is_empty() => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use crate::error::{Answer, Error, Suggestion};
+use crate::error::{Answer, Error, ResumeWith, Suggestion};
 use crate::job::{JobEvent, Stage};
 use crate::secret::Secret;
 
@@ -123,6 +123,9 @@ impl Redactor {
         if self.needles.is_empty() {
             return error;
         }
+        if let Some(resume) = error.take_resume_with() {
+            error = error.resumable(self.resume(resume));
+        }
         match &mut error {
             Error::RateLimited {
                 message, answer, ..
@@ -170,40 +173,43 @@ impl Redactor {
                 }
                 self.scrub_answer(answer);
             }
-            Error::AfterCreate { source, .. } => {
-                let inner = std::mem::replace(
-                    source.as_mut(),
-                    Error::Cancelled {
-                        waiting_for: String::new(),
-                    },
-                );
-                **source = self.error(inner);
-            }
             Error::JobFailed { id, message, .. } => {
                 self.scrub(id);
                 self.scrub(message);
             }
             Error::StreamEndedEarly { message_id, .. } => self.scrub_option(message_id),
-            Error::Timeout { waiting_for, .. } | Error::Cancelled { waiting_for } => {
+            Error::Timeout { waiting_for, .. } | Error::Cancelled { waiting_for, .. } => {
                 self.scrub(waiting_for);
             }
-            Error::Decode { what, reason, raw } => {
+            Error::Decode {
+                what, reason, raw, ..
+            } => {
                 self.scrub(what);
                 self.scrub(reason);
                 self.scrub(raw);
             }
-            Error::Validation { field, reason } => {
+            Error::Validation { field, reason, .. } => {
                 self.scrub(field);
                 self.scrub(reason);
             }
             Error::Io { path, .. } => self.scrub(path),
             Error::EventTooLarge { .. }
             | Error::AnswerTooLarge { .. }
-            | Error::Transport(_)
+            | Error::Transport { .. }
             | Error::Webhook(_)
             | Error::Config(_) => {}
         }
         error
+    }
+
+    /// `resume` with the key scrubbed from the id it names.
+    pub(crate) fn resume(&self, resume: ResumeWith) -> ResumeWith {
+        match resume {
+            ResumeWith::OperationId(id) => ResumeWith::OperationId(self.text(&id).into_owned()),
+            ResumeWith::TaskId(id) => ResumeWith::TaskId(self.text(&id).into_owned()),
+            ResumeWith::MessageId(id) => ResumeWith::MessageId(self.text(&id).into_owned()),
+            key @ ResumeWith::IdempotencyKey(_) => key,
+        }
     }
 
     /// `event` with the key scrubbed from every text it holds.

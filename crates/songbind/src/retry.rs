@@ -69,12 +69,12 @@ impl RetryPolicy {
 
     /// Whether `error` may be retried for a request that is `repeatable`.
     pub fn is_retryable(&self, error: &Error, repeatable: Repeatable) -> bool {
-        match (repeatable, error.root()) {
-            (Repeatable::Safe, Error::Transport(_)) => true,
+        match (repeatable, error) {
+            (Repeatable::Safe, Error::Transport { .. }) => true,
             (Repeatable::Safe, other) => other
                 .status()
                 .is_some_and(|s| matches!(s, 408 | 429 | 500 | 502 | 503 | 504)),
-            (Repeatable::OnlyIfNotTaken, Error::Transport(e)) => e.is_connect(),
+            (Repeatable::OnlyIfNotTaken, Error::Transport { source, .. }) => source.is_connect(),
             (Repeatable::OnlyIfNotTaken, other) => other.request_not_taken(),
         }
     }
@@ -286,6 +286,7 @@ impl Calls {
                     Err(Error::Timeout {
                         after,
                         waiting_for: format!("{} {operation}", self.provider),
+                        resume: None,
                     })
                 }),
                 None => call.await,
@@ -342,8 +343,8 @@ impl Calls {
     {
         self.run(operation, repeatable, |_| async {
             let (http, request) = build().build_split();
-            let request = request.map_err(Error::Transport)?;
-            let response = http.execute(request).await.map_err(Error::Transport)?;
+            let request = request.map_err(Error::from)?;
+            let response = http.execute(request).await.map_err(Error::from)?;
             if response.status().is_success() {
                 let status = response.status().as_u16();
                 record_answer(
@@ -356,7 +357,7 @@ impl Calls {
             let mut body = Vec::new();
             let mut stream = response.bytes_stream();
             while let Some(piece) = futures::StreamExt::next(&mut stream).await {
-                body.extend_from_slice(&piece.map_err(Error::Transport)?);
+                body.extend_from_slice(&piece.map_err(Error::from)?);
                 if body.len() >= songbind_transport::ERROR_BODY_LIMIT {
                     break; // an error page is read only so far
                 }
@@ -385,20 +386,89 @@ impl Calls {
             >,
         >,
     {
-        self.run(operation, repeatable, |_| async {
-            match send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    record_answer(
-                        &tracing::Span::current(),
-                        Some((status, response.headers())),
-                    );
-                    Ok(response)
+        self.run(operation, repeatable, |_| self.generated_attempt(&send))
+            .await
+    }
+
+    /// [`Calls::generated`] for a create that `resume` finds again (the
+    /// idempotency key it is sent with): its error names `resume` whenever
+    /// the create may have been taken, that is unless every attempt was
+    /// surely not taken (see [`Error::surely_not_taken`]). An attempt that
+    /// may have been taken is not undone by a later one refused with a 429.
+    #[cfg(feature = "soundpiece")]
+    pub(crate) async fn generated_create<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        repeatable: Repeatable,
+        resume: crate::error::ResumeWith,
+        send: F,
+    ) -> Result<T>
+    where
+        E: serde::Serialize,
+        F: Fn() -> Fut,
+        Fut: Future<
+            Output = std::result::Result<
+                progenitor_client::ResponseValue<T>,
+                progenitor_client::Error<E>,
+            >,
+        >,
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let taken = AtomicBool::new(false);
+        let result = self
+            .run(operation, repeatable, |_| async {
+                let attempt = self.generated_attempt(&send).await;
+                if attempt.as_ref().is_err_and(|e| !e.surely_not_taken()) {
+                    taken.store(true, Ordering::Relaxed);
                 }
-                Err(error) => Err(crate::error::from_generated(self.provider, error).await),
+                attempt
+            })
+            .await;
+        match result {
+            Ok(answer) => Ok(answer.into_inner()),
+            // The call's own deadline may end an attempt in flight: only an
+            // error that says "not taken" after attempts that all said so
+            // names nothing.
+            Err(error) if taken.load(Ordering::Relaxed) || !error.surely_not_taken() => {
+                Err(error.resumable(resume))
             }
-        })
-        .await
+            Err(error) => Err(error),
+        }
+    }
+
+    /// One attempt of a generated-client request: its answer, recorded, or
+    /// its error as an [`Error`].
+    #[cfg(any(
+        feature = "soundverse",
+        feature = "soundpiece",
+        feature = "musicgpt",
+        feature = "elevenlabs"
+    ))]
+    async fn generated_attempt<T, E, F, Fut>(
+        &self,
+        send: &F,
+    ) -> Result<progenitor_client::ResponseValue<T>>
+    where
+        E: serde::Serialize,
+        F: Fn() -> Fut,
+        Fut: Future<
+            Output = std::result::Result<
+                progenitor_client::ResponseValue<T>,
+                progenitor_client::Error<E>,
+            >,
+        >,
+    {
+        match send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                record_answer(
+                    &tracing::Span::current(),
+                    Some((status, response.headers())),
+                );
+                Ok(response)
+            }
+            Err(error) => Err(crate::error::from_generated(self.provider, error).await),
+        }
     }
 }
 

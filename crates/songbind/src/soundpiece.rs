@@ -138,10 +138,13 @@ crate::client::provider_client!(SoundPiece, songbind_soundpiece, PROVIDER);
 impl SoundPiece {
     /// Submits a remix. Retries (408, 429, 5xx, lost connections) reuse one
     /// idempotency key, so at most one operation is created. Once the `PUT`
-    /// was sent, every error is [`Error::AfterCreate`] naming that key
-    /// ([`ResumeWith::IdempotencyKey`]): sending the same request with it
-    /// again answers the operation if it exists. A 409 (the key was used with
-    /// another body) is [`Error::IdempotencyConflict`] and is not retried.
+    /// may have been taken, every error names that key
+    /// ([`Error::resume_with`] is [`ResumeWith::IdempotencyKey`]): sending
+    /// the same request with it again answers the operation if it exists.
+    /// It names nothing when no attempt was taken: a request refused before
+    /// sending, 429s and 503s, connections that never opened. A 409 (the
+    /// key was used with another body) is [`Error::IdempotencyConflict`] and
+    /// is not retried.
     pub async fn submit_remix(&self, request: &RemixRequest) -> Result<Job> {
         request.validate()?;
         let key = request
@@ -153,13 +156,13 @@ impl SoundPiece {
         // Boxed, like Soundverse's submit: the create and its retries make a
         // future of about 24 KB that the caller's task would otherwise carry
         // for the job's whole life (the scale bench, issue 12).
-        let created = Box::pin(answers.scope(self.calls.generated(
+        let created = Box::pin(answers.scope(self.calls.generated_create(
             "create_remix_song",
             Repeatable::Safe,
+            ResumeWith::IdempotencyKey(key),
             || self.client.create_remix_song().body(body.clone()).send(),
         )))
-        .await
-        .map_err(|e| e.after_create(ResumeWith::IdempotencyKey(key)))?;
+        .await?;
         Ok(self
             .job(created.remix_song)
             .with_idempotency_key(key)

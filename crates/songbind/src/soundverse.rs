@@ -489,6 +489,7 @@ impl Soundverse {
                     return Err(Error::StreamEndedEarly {
                         provider: PROVIDER,
                         message_id: None,
+                        resume: None, // nothing names the song yet
                     });
                 }
             }
@@ -579,6 +580,7 @@ impl Follower {
                     message: error
                         .clone()
                         .unwrap_or_else(|| "the generation failed".to_owned()),
+                    resume: None, // the job's own, set by `Job::events`
                 })];
             }
             SoundverseEvent::StreamingReady {

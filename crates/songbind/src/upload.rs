@@ -81,12 +81,12 @@ pub(crate) async fn post_remix(
         .await;
     let response = match sent {
         Ok(response) => response,
-        Err(error) => return Err(file_failure().unwrap_or(Error::Transport(error))),
+        Err(error) => return Err(file_failure().unwrap_or(Error::from(error))),
     };
     let status = response.status();
     let headers = response.headers().clone();
     crate::answers::record(status.as_u16(), &headers);
-    let body = response.text().await.map_err(Error::Transport)?;
+    let body = response.text().await.map_err(Error::from)?;
     // A server may answer before reading the whole body; an upload that was
     // stopped is still a failure.
     if let Some(error) = file_failure() {

@@ -232,7 +232,7 @@ async fn a_409_is_an_idempotency_conflict_never_retried_naming_the_key() {
     let error = soundpiece(&front).submit_remix(&remix()).await.unwrap_err();
     assert_eq!(front.count("PUT"), 1);
     assert!(
-        matches!(error.root(), Error::IdempotencyConflict { .. }),
+        matches!(&error, Error::IdempotencyConflict { .. }),
         "{error:?}"
     );
     assert!(

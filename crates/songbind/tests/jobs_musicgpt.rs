@@ -141,7 +141,7 @@ async fn a_lost_reply_on_create_is_not_retried_so_no_second_task_exists() {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Transport(_)), "{error:?}");
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
     assert_eq!(emulator.jobs_created(Provider::MusicGpt), 1);
     assert_eq!(emulator.received().len(), 1, "sent once, never again");
 }

@@ -88,7 +88,7 @@ async fn a_timeout_bounds_each_call_and_a_retry_policy_replaces_the_client_s() {
         .get("op_abc", true)
         .await
         .unwrap_err();
-    assert!(matches!(error.root(), Error::Timeout { .. }), "{error:?}");
+    assert!(matches!(&error, Error::Timeout { .. }), "{error:?}");
 
     let unavailable = || {
         Step::Answer(raw(

@@ -38,15 +38,7 @@ async fn a_broken_soundverse_stream_is_resumed_by_its_message_id() {
         .await
         .unwrap();
     let error = job.wait(&options()).await.unwrap_err();
-    let Some(ResumeWith::MessageId(id)) =
-        error.resume_with().cloned().or_else(|| match error.root() {
-            Error::StreamEndedEarly {
-                message_id: Some(id),
-                ..
-            } => Some(ResumeWith::MessageId(id.clone())),
-            _ => None,
-        })
-    else {
+    let Some(ResumeWith::MessageId(id)) = error.resume_with().cloned() else {
         panic!("the failure names the message id: {error:?}");
     };
     let song = client.resume(&id).unwrap().wait(&options()).await.unwrap();

@@ -19,7 +19,11 @@ fn spec_limit(provider: &str, schema: &str, field: &str, key: &str) -> i64 {
 
 fn refusal(result: songbind::Result<()>) -> (String, String) {
     match result {
-        Err(Error::Validation { field, reason }) => (field, reason),
+        Err(Error::Validation {
+            field,
+            reason,
+            resume: None,
+        }) => (field, reason),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

@@ -581,7 +581,7 @@ async fn connection_dropped_mid_event_is_a_transport_error() {
     assert_eq!(items.len(), 2, "{items:?}");
     assert!(items[0].is_ok());
     assert!(
-        matches!(items[1], Err(Error::Transport(_))),
+        matches!(items[1], Err(Error::Transport { .. })),
         "{:?}",
         items[1]
     );
@@ -864,7 +864,7 @@ mod emulator {
             FaultRule::new(Fault::DropStream { after_events: 4 }).provider(Provider::Soundverse),
         );
         let result = generate(&emulator).await.finish().await;
-        assert!(matches!(result, Err(Error::Transport(_))), "{result:?}");
+        assert!(matches!(result, Err(Error::Transport { .. })), "{result:?}");
         emulator.shutdown().await;
     }
 }

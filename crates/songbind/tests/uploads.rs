@@ -273,7 +273,11 @@ fn uploaded_len(seen: &Seen) -> Result<usize, String> {
 /// Asserts that `error` refuses `path` before sending, saying what it is.
 fn assert_refused(error: &Error, path: &Path, what: &str) {
     match error {
-        Error::Validation { field, reason } => {
+        Error::Validation {
+            field,
+            reason,
+            resume: None,
+        } => {
             assert_eq!(field, "audio_file", "{error}");
             assert!(
                 reason.contains(&path.display().to_string()),

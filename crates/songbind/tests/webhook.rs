@@ -847,6 +847,6 @@ async fn confirm_without_a_server_is_a_transport_error() -> Result<()> {
     drop(listener);
     let client = songbind_musicgpt::Client::with_api_key(&url, "mgpt_test")?;
     let error = confirm(&client, &delivery_for("c1")).await.unwrap_err();
-    assert!(matches!(error, Error::Transport(_)), "{error:?}");
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
     Ok(())
 }

@@ -188,6 +188,7 @@ impl EventParser {
                 Poll::Ready(Some(Err(Error::Timeout {
                     after,
                     waiting_for: "the next bytes of the Soundverse event stream".to_owned(),
+                    resume: None,
                 })))
             }
             Poll::Pending => Poll::Pending,
@@ -262,6 +263,7 @@ impl Fields {
             return Err(Error::EventTooLarge {
                 provider: ProviderName::Soundverse,
                 limit: self.max_event_bytes,
+                resume: None,
             });
         }
         Ok(())

@@ -108,7 +108,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 pub use event::{SoundverseChunk, SoundverseEvent};
 pub use progress::{SongProgress, SongVersion};
 
-use crate::error::{Error, ProviderName, Result};
+use crate::error::{Error, ProviderName, Result, ResumeWith};
 use framing::EventParser;
 
 /// Largest event [`StreamLimits::default`] accepts: 1 MiB, far above any
@@ -223,14 +223,20 @@ impl SoundverseEventStream {
                 message: self.song.error.clone().unwrap_or_else(|| {
                     "Soundverse reported a failure without a message".to_owned()
                 }),
+                resume: self.song.message_id.clone().map(ResumeWith::MessageId),
             });
         }
         Ok(self.song)
     }
 
-    /// Ends the stream with `error` as its last item.
+    /// Ends the stream with `error` as its last item, naming the song once
+    /// the stream named it (its `message_id`, to resume with).
     fn fail(&mut self, error: Error) -> Poll<Option<Result<SoundverseChunk>>> {
         self.finished = true;
+        let error = match &self.song.message_id {
+            Some(id) => error.resumable(ResumeWith::MessageId(id.clone())),
+            None => error,
+        };
         Poll::Ready(Some(Err(error)))
     }
 }
@@ -256,6 +262,7 @@ impl Stream for SoundverseEventStream {
                     return Poll::Ready(Some(Err(Error::StreamEndedEarly {
                         provider: ProviderName::Soundverse,
                         message_id: this.song.message_id.clone(),
+                        resume: this.song.message_id.clone().map(ResumeWith::MessageId),
                     })));
                 }
             };

@@ -144,6 +144,7 @@ impl From<WebhookError> for Error {
                 what: what.to_owned(),
                 reason,
                 raw,
+                resume: None,
             },
             other => Error::Webhook(other),
         }

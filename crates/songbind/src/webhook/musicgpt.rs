@@ -16,7 +16,7 @@ use serde_json::Value;
 use songbind_musicgpt::types::{Conversion, LyricsTimestampLine, WebhookPayload};
 
 use super::WebhookError;
-use crate::error::{Error, ProviderName, Result, from_generated};
+use crate::error::{Error, ProviderName, Result, ResumeWith, from_generated};
 
 /// The JSON Schema of a conversion delivery MusicGPT POSTs to a
 /// `webhook_url` (the spec's `WebhookPayload`; lyrics and cover deliveries
@@ -332,6 +332,10 @@ pub async fn confirm(
                     .clone()
                     .or_else(|| delivery.payload.reason.clone())
                     .unwrap_or_else(|| status.to_owned()),
+                // The task was taken: its id finds it again.
+                resume: delivery
+                    .task_id()
+                    .map(|task| ResumeWith::TaskId(task.to_owned())),
             })
         } else {
             Err(disagree(format!(

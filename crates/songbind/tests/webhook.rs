@@ -710,6 +710,13 @@ async fn confirm_of_a_failed_delivery_is_job_failed_when_the_provider_agrees() -
         matches!(&error, Error::JobFailed { id, .. } if *id == delivery.conversion_id),
         "{error:?}"
     );
+    // The task was taken: the failure names it.
+    let task = delivery.task_id().expect("the delivery names its task");
+    assert_eq!(
+        error.resume_with(),
+        Some(&songbind::ResumeWith::TaskId(task.to_owned())),
+        "{error:?}"
+    );
     emulator.shutdown().await;
     Ok(())
 }

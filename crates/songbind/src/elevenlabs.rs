@@ -84,7 +84,8 @@ const METADATA_LIMIT: usize = 4 * 1024 * 1024;
 /// How much of an answer that is not what was asked for is read, to quote.
 const EXCERPT_LIMIT: usize = 4096;
 
-/// What to compose: `from_prompt` or `from_plan`, then setters.
+/// What to compose: `from_prompt` or `from_plan`, then setters (`prompt`
+/// and `plan` switch a request from one to the other, by value).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ComposeRequest {
     /// What the song should be; excludes `plan`.
@@ -139,6 +140,25 @@ impl ComposeRequest {
             with_timestamps: false,
             output_format: None,
         }
+    }
+
+    /// Sets what the song should be, in place of a plan (the two exclude
+    /// each other: the plan is dropped; the model is left as it is).
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = Some(prompt.into());
+        self.plan = None;
+        self
+    }
+
+    /// Sets the composition plan, in place of a prompt (the prompt is
+    /// dropped), with the model its format needs, as
+    /// [`ComposeRequest::from_plan`] does.
+    pub fn plan(mut self, plan: impl Into<AnyCompositionPlan>) -> Self {
+        let plan = plan.into();
+        self.model_id = model_for(&plan);
+        self.plan = Some(plan);
+        self.prompt = None;
+        self
     }
 
     /// Sets the length in milliseconds.

@@ -177,6 +177,10 @@ pub use job::{Job, JobEvent, JobOutput, Output, Stage, WaitOptions};
 pub use retry::{Repeatable, RequestOptions, RetryPolicy};
 pub use secret::Secret;
 pub use songbind_transport::{BuildError, DEFAULT_ANSWER_LIMIT, HttpOptions};
+/// The `uuid` type of an idempotency key ([`RequestOptions::idempotency_key`],
+/// [`ResumeWith::IdempotencyKey`], [`Job::idempotency_key`]), so that no
+/// direct `uuid` dependency is needed to name one.
+pub use uuid::Uuid;
 
 /// The `schemars` this crate derives with, so that `schema_for!` and the
 /// [`schemars::JsonSchema`] bound match the generated types' version.

@@ -14,12 +14,24 @@ pub use songbind_musicgpt::types::RemixMode;
 /// The spec's limits and production base URL.
 pub use songbind_musicgpt::{DEFAULT_BASE_URL, limits};
 
-/// MusicGPT's (unsigned) webhook deliveries.
+/// MusicGPT's (unsigned) webhook deliveries: parse, then [`confirm`](webhook::confirm)
+/// with the provider; everything a receiver needs.
 pub mod webhook {
+    /// A redelivered event's id, remembered in bounded memory.
+    pub use crate::webhook::SeenWebhookIds;
+    /// Why a delivery was refused or could not be read.
+    pub use crate::webhook::WebhookError;
+    /// The JSON Schema of a conversion delivery's body.
+    #[cfg(feature = "schemars")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
+    pub use crate::webhook::musicgpt::payload_schema;
     pub use crate::webhook::musicgpt::{
         ConversionDelivery, CoverDelivery, LyricsDelivery, MusicGptWebhook as Webhook,
-        TimedLyricLine, decode_timed_lyrics,
+        TimedLyricLine, confirm, decode_timed_lyrics,
     };
+    /// A conversion as the provider reports it ([`confirm`]'s answer), and a
+    /// conversion delivery's body as sent.
+    pub use songbind_musicgpt::types::{Conversion, WebhookPayload};
 }
 
 use std::path::PathBuf;
@@ -45,7 +57,8 @@ pub enum AudioInput {
     Url(String),
 }
 
-/// A remix request.
+/// A remix request: `new(audio, prompt)`, then a setter per field, to build
+/// a request or edit one by value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RemixRequest {
     /// The audio to remix.
@@ -70,6 +83,20 @@ impl RemixRequest {
             mode: RemixMode::Remix,
             webhook_url: None,
         }
+    }
+
+    /// Sets the audio to remix (required: replaces the audio `new` was
+    /// given).
+    pub fn audio(mut self, audio: AudioInput) -> Self {
+        self.audio = audio;
+        self
+    }
+
+    /// Sets what the remix should sound like (required: replaces the prompt
+    /// `new` was given).
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = prompt.into();
+        self
     }
 
     /// Sets the lyrics to sing.

@@ -11,17 +11,31 @@
 pub use songbind_soundpiece as api;
 /// The spec's limits and production base URL.
 pub use songbind_soundpiece::{DEFAULT_BASE_URL, limits};
+/// The type of an idempotency key ([`RemixRequest::idempotency_key`]).
+pub use uuid::Uuid;
 
-/// SoundPiece's signed callbacks (Standard Webhooks): verify, then decode.
+/// SoundPiece's signed callbacks (Standard Webhooks): verify, then decode;
+/// everything a receiver needs, named without the provider prefix.
 pub mod webhook {
+    /// The key [`Verifier::new`] takes (your `whsec_...` secret).
+    pub use crate::Secret;
+    /// A redelivered event's id, remembered in bounded memory.
+    pub use crate::webhook::SeenWebhookIds;
+    /// Why a delivery was refused or could not be read.
+    pub use crate::webhook::WebhookError;
+    /// The JSON Schema of a callback's body.
+    #[cfg(feature = "schemars")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
+    pub use crate::webhook::soundpiece::payload_schema;
     pub use crate::webhook::soundpiece::{
-        SoundPieceDelivery as Delivery, SoundPieceWebhookEvent as Event,
+        DEFAULT_TOLERANCE, SoundPieceDelivery as Delivery, SoundPieceWebhookEvent as Event,
         SoundPieceWebhookVerifier as Verifier, VerifiedWebhook as Verified,
     };
+    /// The operation an event reports (its id, status, outputs, error).
+    pub use songbind_soundpiece::types::RemixSong;
 }
 
 use songbind_soundpiece::types;
-use uuid::Uuid;
 
 use crate::error::{Error, ProviderName, Result, ResumeWith};
 use crate::job::{Job, Output};
@@ -31,7 +45,9 @@ use crate::validate::{self, UrlRule};
 
 const PROVIDER: ProviderName = ProviderName::SoundPiece;
 
-/// A remix request: the source audio, new lyrics and a style prompt.
+/// A remix request: the source audio, new lyrics and a style prompt:
+/// `new(source_url, lyrics, prompt)`, then a setter per field, to build a
+/// request or edit one by value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RemixRequest {
     /// Public URL of the track to remix.
@@ -63,6 +79,25 @@ impl RemixRequest {
             idempotency_key: None,
             callback_url: None,
         }
+    }
+
+    /// Sets the public URL of the track to remix (required: replaces the
+    /// one `new` was given).
+    pub fn source_url(mut self, url: impl Into<String>) -> Self {
+        self.source_url = url.into();
+        self
+    }
+
+    /// Sets the lyrics (required: replaces the ones `new` was given).
+    pub fn lyrics(mut self, lyrics: impl Into<String>) -> Self {
+        self.lyrics = lyrics.into();
+        self
+    }
+
+    /// Sets the style tags (required: replaces the prompt `new` was given).
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = prompt.into();
+        self
     }
 
     /// Sets how many variations to make (`limits::CREATE_REMIX_SONG_REQUEST_N_VARIATIONS`).

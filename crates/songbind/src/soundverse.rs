@@ -40,7 +40,7 @@ const PROVIDER: ProviderName = ProviderName::Soundverse;
 pub const DEFAULT_SUBMIT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A song generated from a prompt (`/v6/generate/song`): `new(prompt)`,
-/// then a setter per optional field.
+/// then a setter per field, to build a request or edit one by value.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct GenerateRequest {
     /// What the song should be (required).
@@ -69,6 +69,13 @@ impl GenerateRequest {
             prompt: prompt.into(),
             ..Self::default()
         }
+    }
+
+    /// Sets what the song should be (required: replaces the prompt `new`
+    /// was given).
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = prompt.into();
+        self
     }
 
     /// Sets the lyrics (generated when not set).
@@ -120,7 +127,8 @@ impl GenerateRequest {
 }
 
 /// A song extended from a position (`/v6/extend/song`):
-/// `new(audio_url, lyrics, extend_at_ms)`, then `prompt`.
+/// `new(audio_url, lyrics, extend_at_ms)`, then `prompt`; every field has a
+/// setter, to edit a request by value.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ExtendRequest {
     /// The song to extend.
@@ -146,6 +154,26 @@ impl ExtendRequest {
         }
     }
 
+    /// Sets the song to extend (required: replaces the one `new` was given).
+    pub fn audio_url(mut self, url: impl Into<String>) -> Self {
+        self.audio_url = url.into();
+        self
+    }
+
+    /// Sets the lyrics guiding the extension (required: replaces the ones
+    /// `new` was given).
+    pub fn lyrics(mut self, lyrics: impl Into<String>) -> Self {
+        self.lyrics = lyrics.into();
+        self
+    }
+
+    /// Sets where to extend, in milliseconds (required: replaces the
+    /// position `new` was given).
+    pub fn extend_at_ms(mut self, extend_at_ms: i64) -> Self {
+        self.extend_at_ms = extend_at_ms;
+        self
+    }
+
     /// Sets the style prompt.
     pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
         self.prompt = Some(prompt.into());
@@ -162,7 +190,8 @@ impl ExtendRequest {
 }
 
 /// A remix of an existing song (`/v7/generate/remix`, streaming only):
-/// `new(song_reference_url)`, then `prompt` and/or `lyrics`.
+/// `new(song_reference_url)`, then `prompt` and/or `lyrics`; every field
+/// has a setter, to edit a request by value.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct RemixRequest {
     /// Public URL of the source audio (at most 10 MB, 10 to 350 s).
@@ -185,6 +214,13 @@ impl RemixRequest {
             song_reference_url: song_reference_url.into(),
             ..Self::default()
         }
+    }
+
+    /// Sets the source audio's public URL (required: replaces the one `new`
+    /// was given).
+    pub fn song_reference_url(mut self, url: impl Into<String>) -> Self {
+        self.song_reference_url = url.into();
+        self
     }
 
     /// Sets the style prompt.

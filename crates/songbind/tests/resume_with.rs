@@ -56,7 +56,7 @@ fn musicgpt(base: &str) -> MusicGpt {
         .retry_policy(fast())
 }
 
-fn remix(key: uuid::Uuid) -> RemixRequest {
+fn remix(key: songbind::Uuid) -> RemixRequest {
     RemixRequest::new(
         "https://example.com/source.mp3",
         "[Verse]\nThis is a demo song",
@@ -114,7 +114,7 @@ async fn closed_port() -> String {
 
 #[tokio::test]
 async fn soundpiece_failures_after_the_put_are_their_own_case_and_name_the_key() {
-    let key = uuid::Uuid::new_v4();
+    let key = songbind::Uuid::new_v4();
     let named = Some(ResumeWith::IdempotencyKey(key));
 
     // Every attempt answered 500: the operation may exist.
@@ -163,7 +163,7 @@ async fn soundpiece_failures_after_the_put_are_their_own_case_and_name_the_key()
 
 #[tokio::test]
 async fn a_soundpiece_refusal_that_says_not_taken_names_nothing_unless_an_attempt_was_taken() {
-    let key = uuid::Uuid::new_v4();
+    let key = songbind::Uuid::new_v4();
     for code in [429, 503] {
         let emulator = emulator_with(
             Provider::SoundPiece,
@@ -235,7 +235,7 @@ async fn soundpiece_failures_while_following_name_the_operation() {
     .await;
     let client = soundpiece(&emulator.base_url(Provider::SoundPiece));
     let job = client
-        .submit_remix(&remix(uuid::Uuid::new_v4()))
+        .submit_remix(&remix(songbind::Uuid::new_v4()))
         .await
         .unwrap();
     let id = job.id().to_owned();
@@ -250,7 +250,7 @@ async fn soundpiece_failures_while_following_name_the_operation() {
     // A failed operation was taken: it names itself.
     let emulator = Emulator::start_for_tests().await.unwrap();
     let client = soundpiece(&emulator.base_url(Provider::SoundPiece));
-    let mut failing = remix(uuid::Uuid::new_v4());
+    let mut failing = remix(songbind::Uuid::new_v4());
     failing.prompt = "rock [fail]".into();
     let job = client.submit_remix(&failing).await.unwrap();
     let id = job.id().to_owned();

@@ -857,3 +857,84 @@ async fn confirm_without_a_server_is_a_transport_error() -> Result<()> {
     assert!(matches!(error, Error::Transport { .. }), "{error:?}");
     Ok(())
 }
+
+/// Receivers written against the provider modules alone
+/// (`songbind::<provider>::webhook`): every name a receiver needs is there.
+mod through_the_provider_modules {
+    use httpmock::prelude::*;
+    use serde_json::json;
+    use songbind::musicgpt::MusicGpt;
+    use songbind::musicgpt::webhook::{Conversion, Webhook, WebhookPayload, confirm};
+    use songbind::soundpiece::webhook::{
+        DEFAULT_TOLERANCE, Event, RemixSong, Secret, SeenWebhookIds, Verifier, WebhookError,
+    };
+
+    /// The operation a ready event reports.
+    fn ready(event: &Event) -> Option<&RemixSong> {
+        match event {
+            Event::Ready(song) => Some(song),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_soundpiece_receiver_needs_nothing_else() {
+        let verifier = Verifier::new(Secret::from(super::secret())).unwrap();
+        assert_eq!(verifier.tolerance(), DEFAULT_TOLERANCE);
+        let mut seen = SeenWebhookIds::new(4);
+        let delivery = verifier
+            .receive_at(
+                &super::signed_headers(),
+                super::BODY,
+                super::at(super::SENT_AT + 1),
+            )
+            .unwrap();
+        assert!(seen.first_time(&delivery.webhook_id));
+        assert!(!seen.first_time(&delivery.webhook_id), "a redelivery");
+        let song = ready(&delivery.event).expect("a ready event");
+        assert_eq!(song.id, "op_k9p34y6n3wd25rq4f5zr37e3p3");
+        let refused: WebhookError = verifier
+            .verify_at(&super::signed_headers(), b"{}", super::at(super::SENT_AT))
+            .unwrap_err();
+        assert!(
+            matches!(refused, WebhookError::SignatureMismatch { checked: 1 }),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_musicgpt_receiver_needs_nothing_else() {
+        let server = MockServer::start_async().await;
+        let lookup = server
+            .mock_async(|when, then| {
+                when.method(GET)
+                    .path("/byId")
+                    .query_param("conversion_id", "c1");
+                then.status(200)
+                    .json_body(json!({"success": true, "conversion": {
+                    "task_id": "t1", "conversion_id": "c1", "status": "COMPLETED",
+                    "audio_url": "https://cdn.example/c1.mp3?X-Amz-Signature=fresh"}}));
+            })
+            .await;
+        let body = json!({
+            "success": true,
+            "conversion_type": "Remix",
+            "task_id": "t1",
+            "conversion_id": "c1",
+            "conversion_path": "https://cdn.example/c1.mp3?X-Amz-Signature=sent",
+        });
+        let Webhook::Conversion(delivery) = Webhook::parse(body.to_string().as_bytes()).unwrap()
+        else {
+            panic!("a conversion delivery");
+        };
+        let payload: &WebhookPayload = &delivery.payload;
+        assert_eq!(payload.task_id.as_deref(), Some("t1"));
+        let client = MusicGpt::new(&server.base_url(), &Secret::from("mgpt_test")).unwrap();
+        let confirmed: Conversion = confirm(client.generated(), &delivery).await.unwrap();
+        assert_eq!(
+            confirmed.audio_url.as_deref(),
+            Some("https://cdn.example/c1.mp3?X-Amz-Signature=fresh")
+        );
+        lookup.assert_async().await;
+    }
+}

@@ -1307,7 +1307,7 @@ mod tests {
                 None,
             );
             if let Error::Provider { resume, .. } = &mut answer {
-                *resume = Some(songbind::ResumeWith::OperationId("op_1".into()));
+                *resume = Some(Box::new(songbind::ResumeWith::OperationId("op_1".into())));
             }
             assert!(answer.resume_with().is_some(), "{answer:?}");
             answer

@@ -1070,7 +1070,9 @@ mod tests {
                 id: "op_x".to_owned(),
                 message: "no".to_owned(),
                 // As `songbind` returns it: the failed job names itself.
-                resume: Some(songbind::ResumeWith::OperationId("op_x".to_owned())),
+                resume: Some(Box::new(songbind::ResumeWith::OperationId(
+                    "op_x".to_owned(),
+                ))),
             }),
             &soundpiece,
         );
@@ -1150,7 +1152,7 @@ mod tests {
         let after = Error::Validation {
             field: "id".to_owned(),
             reason: "unexpected".to_owned(),
-            resume: Some(songbind::ResumeWith::IdempotencyKey(Uuid::nil())),
+            resume: Some(Box::new(songbind::ResumeWith::IdempotencyKey(Uuid::nil()))),
         };
         let failure = failure_of(
             Ending::Failed(after),

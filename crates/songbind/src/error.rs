@@ -137,7 +137,8 @@ impl fmt::Display for ResumeWith {
 /// Match on the case itself: `matches!(error, Error::Timeout { .. })`
 /// holds wherever the timeout happened, before a create or after it. What
 /// to resume a job with is not a case but a field, `resume`, on every case
-/// that can end a call after a create was sent; read it with
+/// that can end a call after a create was sent (boxed, so that an error
+/// stays small when it names nothing); read it with
 /// [`Error::resume_with`], which says when it is set.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -155,7 +156,7 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// The account has no balance or credits left for this operation (402).
     #[error("{provider}: insufficient balance or credits: {message}{}", fmt_resume(.resume))]
@@ -167,7 +168,7 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// The provider rejected the content (for example NSFW lyrics, or a
     /// prompt that names an artist), with what it suggests instead if it
@@ -183,7 +184,7 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// The provider found the request invalid (400/422), with field details
     /// where it gave them.
@@ -198,7 +199,7 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// The API key was missing or refused (401/403).
     #[error("{provider}: unauthorized: {message}{}", fmt_resume(.resume))]
@@ -210,7 +211,7 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// The provider is temporarily unavailable (503).
     #[error("{provider} is unavailable: {message}{}{}", fmt_retry_after(*.retry_after), fmt_resume(.resume))]
@@ -224,7 +225,7 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// The idempotency key was already used with another request body (409,
     /// SoundPiece). Not transient: send the first body again, or a new key.
@@ -240,7 +241,7 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// Any other error answer from the provider.
     #[error("{provider} answered HTTP {}: {message}{}", .answer.status, fmt_resume(.resume))]
@@ -252,7 +253,7 @@ pub enum Error {
         /// The answer itself.
         answer: Box<Answer>,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// A job the provider accepted ended in failure. It was taken, so
     /// `resume` names it (following it again reports the same failure);
@@ -267,7 +268,7 @@ pub enum Error {
         /// The provider's failure message.
         message: String,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// An event stream ended before its completed event.
     #[error("{provider} stream{} ended before the song was completed", fmt_id(.message_id))]
@@ -278,7 +279,7 @@ pub enum Error {
         message_id: Option<String>,
         /// What to resume the job with (see [`Error::resume_with`]): the
         /// `message_id` once the stream sent it.
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// An event stream sent an event larger than the configured limit; the
     /// stream stops there instead of buffering without bound.
@@ -289,7 +290,7 @@ pub enum Error {
         /// The limit that was exceeded, in bytes.
         limit: usize,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// A successful answer was larger than the cap on answers read whole
     /// (16 MiB unless [`crate::RequestOptions::answer_limit`] says
@@ -301,7 +302,7 @@ pub enum Error {
         /// The cap, in bytes.
         limit: u64,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// Waiting took longer than the caller allowed.
     #[error("timed out after {after:?} waiting for {waiting_for}{}", fmt_resume(.resume))]
@@ -311,7 +312,7 @@ pub enum Error {
         /// What was being waited for.
         waiting_for: String,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// The caller cancelled the wait.
     #[error("cancelled while waiting for {waiting_for}{}", fmt_resume(.resume))]
@@ -319,7 +320,7 @@ pub enum Error {
         /// What was being waited for.
         waiting_for: String,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// The request never got an answer (connection refused or cut, DNS, TLS).
     #[error("transport error: {source}{}", fmt_resume(.resume))]
@@ -328,7 +329,7 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// An answer could not be read as what the provider documents.
     #[error("could not decode {what}: {reason}{}", fmt_resume(.resume))]
@@ -340,7 +341,7 @@ pub enum Error {
         /// The raw text that failed (cut to 4 KiB).
         raw: String,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// A value was refused before any request was sent: by the request's
     /// own checks before a create (`resume` is `None`), or, while a job is
@@ -353,7 +354,7 @@ pub enum Error {
         /// Which limit it breaks.
         reason: String,
         /// What to resume the job with (see [`Error::resume_with`]).
-        resume: Option<ResumeWith>,
+        resume: Option<Box<ResumeWith>>,
     },
     /// A webhook delivery could not be verified or confirmed (match on the
     /// [`WebhookError`](crate::webhook::WebhookError) for why).
@@ -409,7 +410,7 @@ fn fmt_fields(fields: &[FieldIssue]) -> String {
 }
 
 /// ` (resume with <what>)` when there is something to resume with.
-fn fmt_resume(resume: &Option<ResumeWith>) -> String {
+fn fmt_resume(resume: &Option<Box<ResumeWith>>) -> String {
     resume
         .as_ref()
         .map_or_else(String::new, |resume| format!(" (resume with {resume})"))
@@ -500,18 +501,20 @@ impl Error {
     /// before its `message_id`; a MusicGPT webhook still reports the task),
     /// and every ElevenLabs compose, whose answer is the song itself.
     pub fn resume_with(&self) -> Option<&ResumeWith> {
-        self.resume_slot().and_then(Option::as_ref)
+        self.resume_slot().and_then(Option::as_deref)
     }
 
     /// Takes what to resume with out of the error, leaving `None`: for a
     /// caller that names the job in its own words, so that the error's text
     /// no longer names it too.
     pub fn take_resume_with(&mut self) -> Option<ResumeWith> {
-        self.resume_slot_mut().and_then(Option::take)
+        self.resume_slot_mut()
+            .and_then(Option::take)
+            .map(|resume| *resume)
     }
 
     /// The `resume` field of the cases that have one.
-    fn resume_slot(&self) -> Option<&Option<ResumeWith>> {
+    fn resume_slot(&self) -> Option<&Option<Box<ResumeWith>>> {
         match self {
             Error::RateLimited { resume, .. }
             | Error::InsufficientCredits { resume, .. }
@@ -535,7 +538,7 @@ impl Error {
     }
 
     /// [`Error::resume_slot`], to set or take.
-    fn resume_slot_mut(&mut self) -> Option<&mut Option<ResumeWith>> {
+    fn resume_slot_mut(&mut self) -> Option<&mut Option<Box<ResumeWith>>> {
         match self {
             Error::RateLimited { resume, .. }
             | Error::InsufficientCredits { resume, .. }
@@ -563,7 +566,7 @@ impl Error {
     /// names something.
     pub(crate) fn resumable(mut self, resume: ResumeWith) -> Self {
         if let Some(slot @ None) = self.resume_slot_mut() {
-            *slot = Some(resume);
+            *slot = Some(Box::new(resume));
         }
         self
     }

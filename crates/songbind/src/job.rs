@@ -405,7 +405,7 @@ impl Job {
         Err(Error::StreamEndedEarly {
             provider,
             message_id: Some(id),
-            resume,
+            resume: resume.map(Box::new),
         })
     }
 }

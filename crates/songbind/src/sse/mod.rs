@@ -223,7 +223,11 @@ impl SoundverseEventStream {
                 message: self.song.error.clone().unwrap_or_else(|| {
                     "Soundverse reported a failure without a message".to_owned()
                 }),
-                resume: self.song.message_id.clone().map(ResumeWith::MessageId),
+                resume: self
+                    .song
+                    .message_id
+                    .clone()
+                    .map(|id| Box::new(ResumeWith::MessageId(id))),
             });
         }
         Ok(self.song)
@@ -262,7 +266,11 @@ impl Stream for SoundverseEventStream {
                     return Poll::Ready(Some(Err(Error::StreamEndedEarly {
                         provider: ProviderName::Soundverse,
                         message_id: this.song.message_id.clone(),
-                        resume: this.song.message_id.clone().map(ResumeWith::MessageId),
+                        resume: this
+                            .song
+                            .message_id
+                            .clone()
+                            .map(|id| Box::new(ResumeWith::MessageId(id))),
                     })));
                 }
             };

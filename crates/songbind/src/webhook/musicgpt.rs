@@ -335,7 +335,7 @@ pub async fn confirm(
                 // The task was taken: its id finds it again.
                 resume: delivery
                     .task_id()
-                    .map(|task| ResumeWith::TaskId(task.to_owned())),
+                    .map(|task| Box::new(ResumeWith::TaskId(task.to_owned()))),
             })
         } else {
             Err(disagree(format!(

@@ -564,6 +564,11 @@ async fn stream_that_ends_before_completion_is_stream_ended_early_with_the_messa
         &items[3],
         Err(Error::StreamEndedEarly { message_id: Some(id), .. }) if id == "msg_early"
     ));
+    // The song was named: the error says what to resume it with.
+    assert_eq!(
+        items[3].as_ref().err().and_then(Error::resume_with),
+        Some(&songbind::ResumeWith::MessageId("msg_early".into()))
+    );
     // What did arrive stays readable.
     assert_eq!(song.versions[0].audio_url.as_deref(), Some("https://a/1"));
 }
@@ -584,6 +589,11 @@ async fn connection_dropped_mid_event_is_a_transport_error() {
         matches!(items[1], Err(Error::Transport { .. })),
         "{:?}",
         items[1]
+    );
+    // Cut after the song was named: the error names it.
+    assert_eq!(
+        items[1].as_ref().err().and_then(Error::resume_with),
+        Some(&songbind::ResumeWith::MessageId("msg_cut".into()))
     );
 }
 

@@ -145,6 +145,8 @@ impl Default for StreamLimits {
 ///
 /// Each item is one [`SoundverseChunk`] or an [`Error`]. The stream keeps a
 /// [`SongProgress`] up to date as it goes ([`SoundverseEventStream::progress`]).
+/// An error that ends the stream once it named the song (its `message_id`)
+/// names it to resume with ([`Error::resume_with`]).
 pub struct SoundverseEventStream {
     events: EventParser,
     song: SongProgress,

@@ -438,12 +438,7 @@ impl Calls {
 
     /// One attempt of a generated-client request: its answer, recorded, or
     /// its error as an [`Error`].
-    #[cfg(any(
-        feature = "soundverse",
-        feature = "soundpiece",
-        feature = "musicgpt",
-        feature = "elevenlabs"
-    ))]
+    #[cfg(feature = "_provider")]
     async fn generated_attempt<T, E, F, Fut>(
         &self,
         send: &F,

@@ -50,8 +50,13 @@ pub fn parse_headers_file(text: &str) -> Result<HeaderMap, HeadersFileError> {
         };
         let name = HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| refuse("not a header name".to_owned()))?;
-        let value = HeaderValue::from_str(value.trim())
-            .map_err(|_| refuse(format!("the value of {name} is not visible ASCII")))?;
+        // `HeaderValue` also takes bytes past ASCII (obs-text), which a
+        // Standard Webhooks header never holds and a lossy read of a file
+        // that is not UTF-8 would have changed.
+        let value = Some(value.trim())
+            .filter(|value| value.is_ascii())
+            .and_then(|value| HeaderValue::from_str(value).ok())
+            .ok_or_else(|| refuse(format!("the value of {name} is not visible ASCII")))?;
         if headers.len() >= MAX_HEADER_LINES || headers.try_append(name, value).is_err() {
             return Err(refuse(format!(
                 "more than {MAX_HEADER_LINES} headers (no delivery has that many)"
@@ -94,6 +99,17 @@ mod tests {
         assert_eq!(error.line, 2);
         assert!(error.to_string().starts_with("line 2"), "{error}");
         assert!(parse_headers_file("bad name: x").is_err());
+    }
+
+    #[test]
+    fn a_value_past_ascii_is_refused() {
+        // Found by the `headers_file` fuzz target: a byte that is not UTF-8,
+        // read lossily, became U+FFFD, which `HeaderValue` took as obs-text.
+        let text = String::from_utf8_lossy(b"webhook-id: msg_1\nwebhook-signature: v\xbc1,b\n");
+        let error = parse_headers_file(&text).unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.reason.contains("not visible ASCII"), "{error}");
+        assert!(parse_headers_file("webhook-id: caf\u{e9}\n").is_err());
     }
 
     #[test]

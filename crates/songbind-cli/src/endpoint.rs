@@ -72,6 +72,7 @@ pub fn info(provider: ProviderName) -> songbind_transport::ProviderInfo {
         ProviderName::SoundPiece => songbind_soundpiece::PROVIDER,
         ProviderName::MusicGpt => songbind_musicgpt::PROVIDER,
         ProviderName::ElevenLabs => songbind_elevenlabs::PROVIDER,
+        ProviderName::Beatoven => songbind_beatoven::PROVIDER,
     }
 }
 

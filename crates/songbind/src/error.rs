@@ -34,6 +34,9 @@ pub enum ProviderName {
     /// ElevenLabs Music (`api.elevenlabs.io`).
     #[serde(rename = "elevenlabs")]
     ElevenLabs,
+    /// Beatoven (`public-api.beatoven.ai`).
+    #[serde(rename = "beatoven")]
+    Beatoven,
 }
 
 impl ProviderName {
@@ -46,6 +49,7 @@ impl ProviderName {
             ProviderName::SoundPiece => "soundpiece",
             ProviderName::MusicGpt => "musicgpt",
             ProviderName::ElevenLabs => "elevenlabs",
+            ProviderName::Beatoven => "beatoven",
         }
     }
 }
@@ -57,6 +61,7 @@ impl fmt::Display for ProviderName {
             ProviderName::SoundPiece => "SoundPiece",
             ProviderName::MusicGpt => "MusicGPT",
             ProviderName::ElevenLabs => "ElevenLabs",
+            ProviderName::Beatoven => "Beatoven",
         })
     }
 }

@@ -22,9 +22,30 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, ProviderName, Result, ResumeWith};
 use crate::redact::Redactor;
 
-/// One finished output (a version or variation of the song).
+/// What an [`Output`] is: a version of the song (the default), one stem of
+/// it, a preview, or its album art.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OutputKind {
+    /// A whole version or variation of the song (see [`Output::version`]).
+    #[default]
+    Version,
+    /// One stem of the song, by the provider's name for it (`bass`,
+    /// `chords`, `melody`, `percussion`).
+    Stem(String),
+    /// A short preview of the song.
+    Preview,
+    /// The song's cover image.
+    AlbumArt,
+}
+
+/// One finished output: a version or variation of the song, or (see
+/// [`Output::kind`]) a stem, a preview or album art.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Output {
+    /// What it is.
+    pub kind: OutputKind,
     /// Where to download it.
     pub url: String,
     /// Version (Soundverse, MusicGPT: 1 or 2) or variation number (SoundPiece).
@@ -59,9 +80,10 @@ impl JobEvent {
 }
 
 impl Output {
-    /// An output with only a URL and a version.
+    /// A version of the song with only a URL and a version number.
     pub fn new(url: impl Into<String>, version: Option<u32>) -> Self {
         Self {
+            kind: OutputKind::Version,
             url: url.into(),
             version,
             title: None,
@@ -69,6 +91,14 @@ impl Output {
             album_art: None,
             lyrics: None,
             expires_at: None,
+        }
+    }
+
+    /// A stem of the song, named as the provider names it.
+    pub fn stem(url: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind: OutputKind::Stem(name.into()),
+            ..Self::new(url, None)
         }
     }
 }

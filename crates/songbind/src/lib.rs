@@ -136,6 +136,9 @@ pub struct ReadmeDoctests;
 
 pub mod answers;
 mod audio;
+#[cfg(feature = "beatoven")]
+#[cfg_attr(docsrs, doc(cfg(feature = "beatoven")))]
+pub mod beatoven;
 #[cfg(feature = "_provider")]
 mod client;
 pub mod download;
@@ -173,7 +176,7 @@ pub mod webhook;
 pub use answers::{AnswerMeta, Answers};
 pub use download::Downloader;
 pub use error::{Answer, Error, FieldIssue, ProviderName, Result, ResumeWith, Suggestion};
-pub use job::{Job, JobEvent, JobOutput, Output, Stage, WaitOptions};
+pub use job::{Job, JobEvent, JobOutput, Output, OutputKind, Stage, WaitOptions};
 pub use retry::{Repeatable, RequestOptions, RetryPolicy};
 pub use secret::Secret;
 pub use songbind_transport::{BuildError, DEFAULT_ANSWER_LIMIT, HttpOptions};

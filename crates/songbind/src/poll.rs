@@ -18,7 +18,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::error::{Error, ProviderName, Result};
-use crate::job::{JobEvent, JobOutput, Output, Stage};
+use crate::job::{JobEvent, JobOutput, Output, OutputKind, Stage};
 
 /// What a job looks like after one poll.
 #[derive(Debug, Default)]
@@ -87,7 +87,7 @@ struct Engine<S> {
     /// The last stage reported, by version.
     stages: HashMap<Option<u32>, String>,
     /// The outputs announced, by version.
-    outputs: BTreeMap<u32, Output>,
+    outputs: BTreeMap<(OutputKind, u32), Output>,
     done: bool,
 }
 
@@ -117,8 +117,8 @@ impl<S: StatusSource> Engine<S> {
             }
         }
         for output in status.outputs {
-            let version = output.version.unwrap_or(1);
-            if let std::collections::btree_map::Entry::Vacant(slot) = self.outputs.entry(version) {
+            let key = (output.kind.clone(), output.version.unwrap_or(1));
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.outputs.entry(key) {
                 slot.insert(output.clone());
                 events.push(Ok(JobEvent::Output(output)));
             }

@@ -10,14 +10,108 @@
 //! even when a server echoes one back.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::retry::parse_retry_after;
+/// Reads `Retry-After` as seconds or as an HTTP date (relative to `now`).
+/// A date in the past means "now"; an unreadable value is ignored.
+pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Why a webhook delivery was refused or could not be read.
+///
+/// Every message names what is wrong; none quotes a secret or a signature.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// A header the scheme requires is absent.
+    #[error("missing header `{0}`")]
+    MissingHeader(&'static str),
+    /// A header is present but unusable.
+    #[error("header `{header}` is unusable: {reason}")]
+    InvalidHeader {
+        /// The header's name.
+        header: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The delivery is older than the tolerance allows: a replay, or clocks
+    /// that disagree.
+    #[error(
+        "the delivery is {} s old, beyond the {} s tolerance",
+        .age.as_secs(),
+        .tolerance.as_secs()
+    )]
+    TimestampTooOld {
+        /// How old the delivery's `webhook-timestamp` is.
+        age: Duration,
+        /// The tolerance in force.
+        tolerance: Duration,
+    },
+    /// The delivery is dated further in the future than the tolerance allows.
+    #[error(
+        "the delivery is dated {} s in the future, beyond the {} s tolerance",
+        .ahead.as_secs(),
+        .tolerance.as_secs()
+    )]
+    TimestampInFuture {
+        /// How far ahead of the clock the delivery's timestamp is.
+        ahead: Duration,
+        /// The tolerance in force.
+        tolerance: Duration,
+    },
+    /// `webhook-signature` holds no `v1,` entry (the only version defined).
+    #[error("header `webhook-signature` holds no `v1,` signature")]
+    NoSupportedSignature,
+    /// No `v1` signature matches the body: the secret is wrong, or the body,
+    /// id or timestamp was changed on the way.
+    #[error(
+        "none of the {checked} `v1` signature(s) matches (wrong secret, or the body, id or timestamp was altered)"
+    )]
+    SignatureMismatch {
+        /// How many `v1` signatures were checked.
+        checked: usize,
+    },
+    /// The webhook secret cannot be used. The secret itself is never shown.
+    #[error("the webhook secret is unusable: {reason}")]
+    InvalidSecret {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The body is not UTF-8, so it cannot be the JSON that was signed.
+    /// (The SoundPiece verifier signs bytes and no longer returns it; a body
+    /// that is not UTF-8 fails to decode instead.)
+    #[error("the body is not UTF-8")]
+    BodyNotUtf8,
+    /// The body (or a part of it) is not the shape the provider documents.
+    #[error("could not decode {what}: {reason}")]
+    InvalidPayload {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+        /// The text that failed (cut to 4 KiB).
+        raw: String,
+    },
+    /// A MusicGPT delivery disagrees with what `/byId` says.
+    #[error("MusicGPT conversion {conversion_id}: /byId does not confirm the delivery: {reason}")]
+    NotConfirmed {
+        /// The conversion the delivery was about.
+        conversion_id: String,
+        /// Where the delivery and the provider disagree.
+        reason: String,
+    },
+}
 
 /// The provider an error (or a job) belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -362,9 +456,9 @@ pub enum Error {
         resume: Option<Box<ResumeWith>>,
     },
     /// A webhook delivery could not be verified or confirmed (match on the
-    /// [`WebhookError`](crate::webhook::WebhookError) for why).
+    /// [`WebhookError`] for why).
     #[error("webhook: {0}")]
-    Webhook(crate::webhook::WebhookError),
+    Webhook(WebhookError),
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -68,6 +68,24 @@ pub struct Output {
 }
 
 impl JobEvent {
+    /// The event with `redactor`'s key scrubbed from every text it holds.
+    pub(crate) fn scrubbed(mut self, redactor: &Redactor) -> Self {
+        match &mut self {
+            JobEvent::Stage {
+                stage: Stage::Other(name),
+                ..
+            } => redactor.scrub(name),
+            JobEvent::Stage { .. } => {}
+            JobEvent::StreamReady { url, .. } => redactor.scrub(url),
+            JobEvent::Output(output) => output.scrub(redactor),
+            JobEvent::Completed(done) => {
+                redactor.scrub(&mut done.id);
+                done.outputs.iter_mut().for_each(|o| o.scrub(redactor));
+            }
+        }
+        self
+    }
+
     /// A stage with neither progress nor version.
     #[cfg_attr(not(feature = "elevenlabs"), allow(dead_code))]
     pub(crate) fn stage(stage: Stage) -> Self {
@@ -92,6 +110,15 @@ impl Output {
             lyrics: None,
             expires_at: None,
         }
+    }
+
+    /// Scrubs `redactor`'s key from every text the output holds.
+    fn scrub(&mut self, redactor: &Redactor) {
+        redactor.scrub(&mut self.url);
+        redactor.scrub_option(&mut self.title);
+        redactor.scrub_option(&mut self.album_art);
+        redactor.scrub_option(&mut self.lyrics);
+        redactor.scrub_option(&mut self.expires_at);
     }
 
     /// A stem of the song, named as the provider names it.
@@ -399,7 +426,7 @@ impl Job {
         let (provider, id) = (self.provider, redactor.text(&self.id).into_owned());
         bounded.map(move |item| match item {
             Ok(event) => {
-                let event = redactor.event(event);
+                let event = event.scrubbed(&redactor);
                 if let JobEvent::Stage {
                     stage,
                     progress,

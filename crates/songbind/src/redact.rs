@@ -13,7 +13,6 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::error::{Answer, Error, ResumeWith, Suggestion};
-use crate::job::{JobEvent, Stage};
 use crate::secret::Secret;
 
 /// What replaces a secret in text.
@@ -97,7 +96,7 @@ impl Redactor {
         }
     }
 
-    fn scrub_option(&self, text: &mut Option<String>) {
+    pub(crate) fn scrub_option(&self, text: &mut Option<String>) {
         if let Some(text) = text {
             self.scrub(text);
         }
@@ -210,35 +209,6 @@ impl Redactor {
             ResumeWith::MessageId(id) => ResumeWith::MessageId(self.text(&id).into_owned()),
             key @ ResumeWith::IdempotencyKey(_) => key,
         }
-    }
-
-    /// `event` with the key scrubbed from every text it holds.
-    pub(crate) fn event(&self, mut event: JobEvent) -> JobEvent {
-        if self.needles.is_empty() {
-            return event;
-        }
-        match &mut event {
-            JobEvent::Stage {
-                stage: Stage::Other(name),
-                ..
-            } => self.scrub(name),
-            JobEvent::Stage { .. } => {}
-            JobEvent::StreamReady { url, .. } => self.scrub(url),
-            JobEvent::Output(output) => self.output(output),
-            JobEvent::Completed(done) => {
-                self.scrub(&mut done.id);
-                done.outputs.iter_mut().for_each(|o| self.output(o));
-            }
-        }
-        event
-    }
-
-    fn output(&self, output: &mut crate::job::Output) {
-        self.scrub(&mut output.url);
-        self.scrub_option(&mut output.title);
-        self.scrub_option(&mut output.album_art);
-        self.scrub_option(&mut output.lyrics);
-        self.scrub_option(&mut output.expires_at);
     }
 }
 

@@ -18,10 +18,10 @@
 //! it is retried by the same rules.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 
 use crate::error::{Error, Result};
 
@@ -141,16 +141,8 @@ fn record_answer(span: &tracing::Span, answer: Option<(u16, &HeaderMap)>) {
     }
 }
 
-/// Reads `Retry-After` as seconds or as an HTTP date (relative to `now`).
-/// A date in the past means "now"; an unreadable value is ignored.
-pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
-}
+/// Reads `Retry-After` (defined beside the error type, which needs it).
+pub use crate::error::parse_retry_after;
 
 /// How one provider client calls: its retry policy, and the redactor that
 /// scrubs its key from every error it returns.
@@ -472,6 +464,8 @@ mod tests {
     use super::*;
     use crate::error::ProviderName;
     use reqwest::header::HeaderValue;
+    use reqwest::header::RETRY_AFTER;
+    use std::time::SystemTime;
 
     fn headers(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

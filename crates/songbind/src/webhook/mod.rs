@@ -18,7 +18,6 @@
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
 use std::collections::{HashSet, VecDeque};
-use std::time::Duration;
 
 use crate::error::{Error, truncate_raw};
 
@@ -38,90 +37,7 @@ pub use soundpiece::{
     SoundPieceDelivery, SoundPieceWebhookEvent, SoundPieceWebhookVerifier, VerifiedWebhook,
 };
 
-/// Why a webhook delivery was refused or could not be read.
-///
-/// Every message names what is wrong; none quotes a secret or a signature.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum WebhookError {
-    /// A header the scheme requires is absent.
-    #[error("missing header `{0}`")]
-    MissingHeader(&'static str),
-    /// A header is present but unusable.
-    #[error("header `{header}` is unusable: {reason}")]
-    InvalidHeader {
-        /// The header's name.
-        header: &'static str,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// The delivery is older than the tolerance allows: a replay, or clocks
-    /// that disagree.
-    #[error(
-        "the delivery is {} s old, beyond the {} s tolerance",
-        .age.as_secs(),
-        .tolerance.as_secs()
-    )]
-    TimestampTooOld {
-        /// How old the delivery's `webhook-timestamp` is.
-        age: Duration,
-        /// The tolerance in force.
-        tolerance: Duration,
-    },
-    /// The delivery is dated further in the future than the tolerance allows.
-    #[error(
-        "the delivery is dated {} s in the future, beyond the {} s tolerance",
-        .ahead.as_secs(),
-        .tolerance.as_secs()
-    )]
-    TimestampInFuture {
-        /// How far ahead of the clock the delivery's timestamp is.
-        ahead: Duration,
-        /// The tolerance in force.
-        tolerance: Duration,
-    },
-    /// `webhook-signature` holds no `v1,` entry (the only version defined).
-    #[error("header `webhook-signature` holds no `v1,` signature")]
-    NoSupportedSignature,
-    /// No `v1` signature matches the body: the secret is wrong, or the body,
-    /// id or timestamp was changed on the way.
-    #[error(
-        "none of the {checked} `v1` signature(s) matches (wrong secret, or the body, id or timestamp was altered)"
-    )]
-    SignatureMismatch {
-        /// How many `v1` signatures were checked.
-        checked: usize,
-    },
-    /// The webhook secret cannot be used. The secret itself is never shown.
-    #[error("the webhook secret is unusable: {reason}")]
-    InvalidSecret {
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// The body is not UTF-8, so it cannot be the JSON that was signed.
-    /// (The SoundPiece verifier signs bytes and no longer returns it; a body
-    /// that is not UTF-8 fails to decode instead.)
-    #[error("the body is not UTF-8")]
-    BodyNotUtf8,
-    /// The body (or a part of it) is not the shape the provider documents.
-    #[error("could not decode {what}: {reason}")]
-    InvalidPayload {
-        /// What was being decoded.
-        what: &'static str,
-        /// Why it failed.
-        reason: String,
-        /// The text that failed (cut to 4 KiB).
-        raw: String,
-    },
-    /// A MusicGPT delivery disagrees with what `/byId` says.
-    #[error("MusicGPT conversion {conversion_id}: /byId does not confirm the delivery: {reason}")]
-    NotConfirmed {
-        /// The conversion the delivery was about.
-        conversion_id: String,
-        /// Where the delivery and the provider disagree.
-        reason: String,
-    },
-}
+pub use crate::error::WebhookError;
 
 impl WebhookError {
     /// An [`WebhookError::InvalidPayload`], keeping a bounded part of `raw`.

@@ -789,9 +789,13 @@ mod execute_tests {
             }
             .unwrap_err();
             assert!(is_answer_too_large(&error), "{error:?}");
+            // What the server wrote includes what loopback's socket buffers
+            // and the client's read-ahead hold (25 MiB seen for a 16 MiB
+            // cap under load): a bound far below "everything", not a count
+            // of what was read.
             let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
             assert!(
-                sent < expected_cap + (8 << 20),
+                sent < expected_cap + (32 << 20),
                 "read on: {sent} bytes sent"
             );
         }

@@ -244,7 +244,8 @@ async fn endless_part_headers_are_cut_off() {
         .unwrap_err();
     assert!(error.to_string().contains("64 header lines"), "{error}");
     assert!(sink.is_empty());
-    // The server stops once the client has gone: it sent little.
+    // The server stops once the client has gone: it sent little (what
+    // loopback's socket buffers hold included, several MiB under load).
     let sent = sent_rx.recv().await.unwrap();
-    assert!(sent < 8 * 1024 * 1024, "{sent} bytes of headers were read");
+    assert!(sent < 32 * 1024 * 1024, "{sent} bytes of headers were read");
 }

@@ -196,16 +196,19 @@ impl Downloader {
     }
 }
 
-/// Fails if anything (even a dangling symbolic link) is at `path`.
+/// Fails if anything (even a dangling symbolic link) is at `path`
+/// ([`crate::files::vacant`]), naming `overwrite`.
 async fn refuse_existing(path: &Path) -> Result<()> {
-    match tokio::fs::symlink_metadata(path).await {
-        Ok(_) => Err(already_exists(path)),
-        Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io {
-            path: path.display().to_string(),
-            source,
-        }),
-    }
+    crate::files::vacant(path).await.map_err(|source| {
+        if source.kind() == ErrorKind::AlreadyExists {
+            already_exists(path)
+        } else {
+            Error::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        }
+    })
 }
 
 /// The refusal to replace `path`.

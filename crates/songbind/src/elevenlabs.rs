@@ -464,10 +464,7 @@ impl ElevenLabs {
         let (this, path) = (self.clone(), path.into());
         let events = crate::job::work_events(move |mut emit| async move {
             emit(Ok(JobEvent::stage(Stage::Composing)));
-            let mut file = tokio::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
+            let mut file = crate::files::create_new(&path)
                 .await
                 .map_err(|e| io(&path.display().to_string(), e))?;
             let mut announced = false;

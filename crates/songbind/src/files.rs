@@ -58,13 +58,20 @@ pub async fn place(partial: &Path, path: &Path, replace: bool) -> std::io::Resul
         Err(error) if error.kind() == ErrorKind::AlreadyExists => Err(error),
         // No hard links on this file system: check, then rename (a file
         // created in between would be replaced: the one race left).
-        Err(_) => match tokio::fs::symlink_metadata(path).await {
-            Ok(_) => Err(std::io::Error::from(ErrorKind::AlreadyExists)),
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                tokio::fs::rename(partial, path).await
-            }
-            Err(error) => Err(error),
-        },
+        Err(_) => {
+            vacant(path).await?;
+            tokio::fs::rename(partial, path).await
+        }
+    }
+}
+
+/// Fails with [`ErrorKind::AlreadyExists`] if anything (even a dangling
+/// symbolic link) is at `path`.
+pub async fn vacant(path: &Path) -> std::io::Result<()> {
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(_) => Err(std::io::Error::from(ErrorKind::AlreadyExists)),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
     }
 }
 
